@@ -1,0 +1,35 @@
+"""Health, readiness and metrics: open, no key."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from ...db.migrate import is_up_to_date
+from ..auth import Access, scoped_router
+
+router = scoped_router(Access.OPEN, tags=["operations"])
+log = logging.getLogger("service.ops")
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="The database is reachable and migrated",
+    responses={503: {"description": "Database unreachable or not migrated"}},
+)
+def readyz(request: Request) -> JSONResponse:
+    try:
+        migrated = is_up_to_date(request.app.state.engine)
+    except Exception as exc:  # any failure to reach the database means not ready
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    if not migrated:
+        return JSONResponse({"status": "unavailable", "database": "not migrated"}, status_code=503)
+    return JSONResponse({"status": "ok"})

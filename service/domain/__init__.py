@@ -1,0 +1,1 @@
+"""Pure domain core: stdlib only. Receives fully loaded dataclasses, returns an EOB."""

@@ -1,0 +1,202 @@
+"""Frozen dataclasses the adjudication core works on. Loaded by the shell, never by the core."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from .codes import CodeSet
+
+
+class Tier(StrEnum):
+    IN_NETWORK = "in_network"
+    OUT_OF_NETWORK = "out_of_network"
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """One fee-schedule entry: a fixed amount per unit, or a percentage of billed (TiC `percentage`)."""
+
+    allowed_amount: Decimal | None = None
+    percent_of_billed: Decimal | None = None
+
+
+# Rates are keyed by (procedure_code, modifier); modifier "" means the code's plain rate.
+RateKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """A fee schedule, holding at least the rates for the codes of the claim being adjudicated."""
+
+    code: str
+    rates: Mapping[RateKey, Rate] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    id: int
+    provider_npi: str
+    effective_from: date
+    effective_to: date | None
+    fee_schedule: FeeSchedule
+    timely_filing_days: int | None = None
+    unlisted_percent_of_billed: Decimal | None = None
+
+    def in_effect(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
+
+
+@dataclass(frozen=True, slots=True)
+class TierBenefit:
+    deductible: Decimal
+    out_of_pocket_max: Decimal
+    coinsurance_rate: Decimal
+
+
+class AllowedBasisMethod(StrEnum):
+    PERCENT_OF_BILLED = "percent_of_billed"
+    PERCENT_OF_FEE_SCHEDULE = "percent_of_fee_schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedBasis:
+    method: AllowedBasisMethod
+    percent: Decimal
+    # The reference schedule (e.g. 150% of Medicare); set only for percent_of_fee_schedule.
+    fee_schedule: FeeSchedule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfNetworkBenefit:
+    deductible: Decimal
+    out_of_pocket_max: Decimal
+    coinsurance_rate: Decimal
+    allowed_basis: AllowedBasis
+
+
+@dataclass(frozen=True, slots=True)
+class CopayCategory:
+    name: str
+    procedure_codes: CodeSet
+    in_network_copay: Decimal | None
+    out_of_network_copay: Decimal | None
+    deductible_applies: bool = True
+    coinsurance_rate: Decimal | None = None
+
+    def copay_for(self, tier: Tier) -> Decimal | None:
+        return self.in_network_copay if tier is Tier.IN_NETWORK else self.out_of_network_copay
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    code: str
+    network_code: str
+    in_network: TierBenefit
+    out_of_network: OutOfNetworkBenefit | None
+    copay_categories: tuple[CopayCategory, ...] = ()
+    prior_authorization_codes: CodeSet = CodeSet()
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    member_id: str
+    plan: Plan
+    coverage_from: date
+    coverage_to: date | None
+
+
+class AuthorizationStatus(StrEnum):
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    id: int
+    authorization_number: str
+    procedure_codes: CodeSet
+    units: int
+    units_used: int
+    valid_from: date
+    valid_to: date
+    provider_npi: str | None
+    status: AuthorizationStatus
+
+    @property
+    def units_left(self) -> int:
+        return self.units - self.units_used
+
+
+@dataclass(frozen=True, slots=True)
+class AccumulatorBalance:
+    deductible_met: Decimal
+    out_of_pocket_met: Decimal
+
+
+# Accumulators per (plan_year, tier). A missing key means nothing met yet.
+Accumulators = Mapping[tuple[int, Tier], AccumulatorBalance]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLine:
+    line_number: int
+    procedure_code: str
+    modifiers: tuple[str, ...]
+    units: int
+    billed_amount: Decimal
+    service_date: date
+    authorization_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    claim_id: str
+    member_id: str
+    billing_provider_npi: str
+    facility_npi: str | None
+    place_of_service: str
+    emergency: bool
+    received_date: date
+    diagnosis_codes: tuple[str, ...]
+    lines: tuple[ClaimLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateKey:
+    """What makes two lines the same service (adjudication.md step 2)."""
+
+    billing_provider_npi: str
+    procedure_code: str
+    modifiers: tuple[str, ...]  # sorted: modifiers match in any order
+    service_date: date
+
+    @classmethod
+    def of(cls, billing_provider_npi: str, line: ClaimLine) -> DuplicateKey:
+        return cls(billing_provider_npi, line.procedure_code, tuple(sorted(line.modifiers)),
+                   line.service_date)
+
+
+@dataclass(frozen=True, slots=True)
+class AdjudicationContext:
+    """Everything the core needs for one claim, loaded by the shell beforehand.
+
+    `member` is None for an unknown member. Contract tuples hold only contracts in the member's
+    plan network, for every date range; the core picks the one in effect per service date.
+    Fee schedules hold at least the rates for the claim's procedure codes.
+    """
+
+    member: Member | None
+    billing_provider_contracts: tuple[Contract, ...] = ()
+    facility_contracts: tuple[Contract, ...] = ()
+    # Every contract of the plan's network (for the QPA median). Loaded only when a line can be
+    # protected (emergency claim or a facility NPI); empty otherwise.
+    network_contracts: tuple[Contract, ...] = ()
+    # The member's approved authorizations, with units used so far.
+    authorizations: tuple[Authorization, ...] = ()
+    accumulators: Accumulators = field(default_factory=dict)
+    # Paid lines of the member's other non-voided claims.
+    paid_lines: frozenset[DuplicateKey] = frozenset()

@@ -1,0 +1,33 @@
+"""create_app(): builds the engine, includes routers, installs error handlers and middleware."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .api.auth import AuthMiddleware, KeyRing
+from .api.problems import install_problem_handlers
+from .api.routes import ops
+from .db.session import create_db_engine, create_session_factory
+from .settings import Settings, get_settings
+
+API_DESCRIPTION = (
+    "Adjudicates professional health-insurance claims against stored fee schedules, networks, "
+    "contracts, plans, members and prior authorizations, and returns an Explanation of Benefits."
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="Claims adjudication service", version="1.0.0", description=API_DESCRIPTION)
+    engine = create_db_engine(settings)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+
+    app.include_router(ops.router)
+
+    install_problem_handlers(app)
+    app.add_middleware(
+        AuthMiddleware, keyring=KeyRing(settings.api_keys), routes=app.router.routes
+    )
+    return app
