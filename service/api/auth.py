@@ -54,7 +54,9 @@ class KeyRing:
     """Holds key digests only; compares in constant time against every key."""
 
     def __init__(self, keys: Mapping[str, list[str]]) -> None:
-        self._entries = [(hashlib.sha256(k.encode()).digest(), frozenset(s)) for k, s in keys.items()]
+        self._entries = [
+            (hashlib.sha256(k.encode()).digest(), frozenset(s)) for k, s in keys.items()
+        ]
 
     @property
     def enabled(self) -> bool:
@@ -115,9 +117,11 @@ class AuthMiddleware:
         scopes = self.keyring.scopes_for(token) if token else None
         if scopes is None:
             response = problem_response(
-                401, "Unauthorized",
+                401,
+                "Unauthorized",
                 "a valid API key is required: send 'Authorization: Bearer <key>'",
-                "unauthorized", headers={"WWW-Authenticate": "Bearer"},
+                "unauthorized",
+                headers={"WWW-Authenticate": "Bearer"},
             )
             await response(scope, receive, send)
             return

@@ -126,8 +126,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(
-            503, "Service unavailable", "the database is unavailable; retry later",
-            "service-unavailable", headers={"Retry-After": "1"},
+            503,
+            "Service unavailable",
+            "the database is unavailable; retry later",
+            "service-unavailable",
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(DBAPIError)

@@ -12,7 +12,10 @@ from sqlalchemy import Engine
 
 
 def _migrations_dir() -> Path:
-    for candidate in (Path(__file__).resolve().parents[2] / "migrations", Path.cwd() / "migrations"):
+    for candidate in (
+        Path(__file__).resolve().parents[2] / "migrations",
+        Path.cwd() / "migrations",
+    ):
         if (candidate / "env.py").exists():
             return candidate
     raise RuntimeError("migrations/ directory not found beside the service package or in cwd")

@@ -60,9 +60,7 @@ class FeeScheduleRateRow(Base):
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    fee_schedule_id: Mapped[int] = mapped_column(
-        ForeignKey("fee_schedules.id", ondelete="CASCADE")
-    )
+    fee_schedule_id: Mapped[int] = mapped_column(ForeignKey("fee_schedules.id", ondelete="CASCADE"))
     procedure_code: Mapped[str] = mapped_column(String(5))
     modifier: Mapped[str] = mapped_column(String(2), default="", server_default="")  # "" = none
     allowed_amount: Mapped[Decimal | None] = mapped_column(Money())

@@ -45,10 +45,10 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         return Decimal(value).quantize(self._quantum)
 
 
-def Money() -> ScaledDecimal:  # noqa: N802 - reads like a column type
+def Money() -> ScaledDecimal:
     return ScaledDecimal(12, 2)
 
 
-def RateNumber() -> ScaledDecimal:  # noqa: N802
+def RateNumber() -> ScaledDecimal:
     """Rates and percentages (0.20 = 20%, 1.50 = 150% of a reference schedule)."""
     return ScaledDecimal(9, 6)

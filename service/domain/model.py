@@ -176,8 +176,12 @@ class DuplicateKey:
 
     @classmethod
     def of(cls, billing_provider_npi: str, line: ClaimLine) -> DuplicateKey:
-        return cls(billing_provider_npi, line.procedure_code, tuple(sorted(line.modifiers)),
-                   line.service_date)
+        return cls(
+            billing_provider_npi,
+            line.procedure_code,
+            tuple(sorted(line.modifiers)),
+            line.service_date,
+        )
 
 
 @dataclass(frozen=True, slots=True)
