@@ -54,9 +54,7 @@ class KeyRing:
     """Holds key digests only; compares in constant time against every key."""
 
     def __init__(self, keys: Mapping[str, list[str]]) -> None:
-        self._entries = [
-            (hashlib.sha256(k.encode()).digest(), frozenset(s)) for k, s in keys.items()
-        ]
+        self._entries = [(hashlib.sha256(k.encode()).digest(), frozenset(s)) for k, s in keys.items()]
 
     @property
     def enabled(self) -> bool:

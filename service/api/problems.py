@@ -24,9 +24,7 @@ class Problem(Exception):
     title = "Bad request"
     type_suffix = "bad-request"
 
-    def __init__(
-        self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors

@@ -55,9 +55,7 @@ class FeeScheduleRateRow(Base):
     __tablename__ = "fee_schedule_rates"
     __table_args__ = (
         UniqueConstraint("fee_schedule_id", "procedure_code", "modifier"),
-        CheckConstraint(
-            "(allowed_amount IS NULL) <> (percent_of_billed IS NULL)", name="one_price"
-        ),
+        CheckConstraint("(allowed_amount IS NULL) <> (percent_of_billed IS NULL)", name="one_price"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     fee_schedule_id: Mapped[int] = mapped_column(ForeignKey("fee_schedules.id", ondelete="CASCADE"))
@@ -187,9 +185,7 @@ class ClaimRow(Base):
     lines: Mapped[list[ClaimLineRow]] = relationship(
         lazy="raise", order_by="ClaimLineRow.line_number", cascade="all, delete-orphan"
     )
-    postings: Mapped[list[AccumulatorPostingRow]] = relationship(
-        lazy="raise", cascade="all, delete-orphan"
-    )
+    postings: Mapped[list[AccumulatorPostingRow]] = relationship(lazy="raise", cascade="all, delete-orphan")
 
 
 class ClaimLineRow(Base):

@@ -44,9 +44,7 @@ MoneyOut = Annotated[Decimal, PlainSerializer(fmt, return_type=str, when_used="j
 # A share between 0 and 1 ("0.20" = 20%).
 RateIn = Annotated[Decimal, Field(ge=0, le=1, max_digits=7, decimal_places=6, allow_inf_nan=False)]
 # A multiplier of a reference schedule (1.50 = 150% of Medicare) or of billed.
-PercentIn = Annotated[
-    Decimal, Field(gt=0, le=100, max_digits=9, decimal_places=6, allow_inf_nan=False)
-]
+PercentIn = Annotated[Decimal, Field(gt=0, le=100, max_digits=9, decimal_places=6, allow_inf_nan=False)]
 
 
 def rate_str(d: Decimal) -> str:

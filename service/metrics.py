@@ -1,0 +1,36 @@
+"""Prometheus metrics, defined once. Shell code records; /metrics exposes.
+
+With several uvicorn workers set PROMETHEUS_MULTIPROC_DIR so every worker's samples are
+aggregated (prometheus_client multiprocess mode); the CLI does this for you.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "claims_http_requests_total",
+    "HTTP requests by route template, method and status",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "claims_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["route", "method"],
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+)
+CLAIMS_ADJUDICATED = Counter(
+    "claims_adjudicated_total",
+    "Claims adjudicated (new or re-adjudicated), by resulting status",
+    ["status"],
+)
+ADJUDICATION_DURATION = Histogram(
+    "claims_adjudication_duration_seconds",
+    "Time to load a claim's context, adjudicate and post it (database included)",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
+)
+INGEST_ROWS = Counter(
+    "claims_ingest_rows_total",
+    "Fee-schedule rate rows ingested, by source format",
+    ["source"],
+)
