@@ -27,5 +27,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
 
     install_problem_handlers(app)
-    app.add_middleware(AuthMiddleware, keyring=KeyRing(settings.api_keys), routes=app.router.routes)
+    app.add_middleware(AuthMiddleware, keyring=KeyRing(settings.api_keys))
     return app

@@ -1,9 +1,11 @@
 """API keys and scopes (api.md, Authentication).
 
-Checked in an ASGI middleware, before the body is read: a request without a valid key gets 401
-even when its body is malformed. Every API route declares its scope through the router it
-belongs to (`scoped_router`); a route without one is refused, so a new route cannot be left
-open by accident.
+Two checks, so a request is refused as early as possible:
+- an ASGI middleware demands a valid key on every path except the open operational ones, before
+  the body is read: a request without a valid key gets 401 even when its body is malformed;
+- each router declares the scope its routes need (`scoped_router`); a dependency answers 403
+  when the key lacks it. The scope is also written into each operation of the OpenAPI document
+  (`x-required-scope`), which is how the route-walking test finds routes without a rule.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .problems import problem_response
+from .problems import Forbidden, problem_response
 
 
 class Access(StrEnum):
@@ -31,23 +32,42 @@ class Access(StrEnum):
     OPEN = "open"  # no key needed (health, readiness, metrics)
 
 
+# Paths served without a key. Everything else needs one, including paths that do not exist,
+# so an unauthenticated caller learns nothing about the API's shape.
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+SCOPE_EXTENSION = "x-required-scope"
+
 _bearer_doc = HTTPBearer(auto_error=False, description="API key from CLAIMS_API_KEYS")
 
 
+def _scope_dependency(access: Access) -> Any:
+    def require(request: Request) -> None:
+        if access in (Access.OPEN, Access.ANY_KEY):
+            return
+        scopes: frozenset[str] | None = request.scope.get("state", {}).get("api_scopes")
+        if scopes is not None and access.value not in scopes:
+            raise Forbidden(f"this API key lacks the '{access.value}' scope")
+
+    return require
+
+
 def _route_class(access: Access) -> type[APIRoute]:
-    return type(f"Route_{access.name}", (APIRoute,), {"required_access": access})
+    def __init__(self: APIRoute, *args: Any, **kwargs: Any) -> None:
+        extra = dict(kwargs.pop("openapi_extra", None) or {})
+        extra[SCOPE_EXTENSION] = access.value
+        APIRoute.__init__(self, *args, openapi_extra=extra, **kwargs)
+
+    return type(f"Route_{access.name}", (APIRoute,), {"required_access": access, "__init__": __init__})
 
 
 def scoped_router(access: Access, **kwargs: Any) -> APIRouter:
     """An APIRouter whose routes all require `access`; documents the bearer scheme in OpenAPI."""
     deps = list(kwargs.pop("dependencies", []))
     if access is not Access.OPEN:
-        deps.append(Depends(_bearer_doc))
+        deps += [Depends(_bearer_doc), Depends(_scope_dependency(access))]
     return APIRouter(route_class=_route_class(access), dependencies=deps, **kwargs)
-
-
-def required_access(route: Any) -> Access | None:
-    return getattr(route, "required_access", None)
 
 
 class KeyRing:
@@ -72,8 +92,7 @@ class KeyRing:
 def _bearer_token(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            text = value.decode("latin-1")
-            kind, _, token = text.partition(" ")
+            kind, _, token = value.decode("latin-1").partition(" ")
             if kind.lower() == "bearer" and token.strip():
                 return token.strip()
             return None
@@ -81,34 +100,12 @@ def _bearer_token(scope: Scope) -> str | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, keyring: KeyRing, routes: list[Any]) -> None:
+    def __init__(self, app: ASGIApp, keyring: KeyRing) -> None:
         self.app = app
         self.keyring = keyring
-        self.routes = routes
-
-    def _access_for(self, scope: Scope) -> Access | None:
-        partial: Access | None = None
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return required_access(route) if isinstance(route, APIRoute) else Access.OPEN
-            if match is Match.PARTIAL and partial is None:
-                # Path matches, method does not: still demand the path's key before saying 405.
-                partial = required_access(route) if isinstance(route, APIRoute) else Access.OPEN
-        return partial if partial is not None else Access.OPEN  # unknown path: 404 for anyone
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        access = self._access_for(scope)
-        if access is None:
-            response = problem_response(
-                500, "Internal server error", "route has no access rule", "internal-error"
-            )
-            await response(scope, receive, send)
-            return
-        if access is Access.OPEN or not self.keyring.enabled:
+        if scope["type"] != "http" or not self.keyring.enabled or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         token = _bearer_token(scope)
@@ -123,10 +120,5 @@ class AuthMiddleware:
             )
             await response(scope, receive, send)
             return
-        if access is not Access.ANY_KEY and access.value not in scopes:
-            response = problem_response(
-                403, "Forbidden", f"this API key lacks the '{access.value}' scope", "forbidden"
-            )
-            await response(scope, receive, send)
-            return
+        scope.setdefault("state", {})["api_scopes"] = scopes
         await self.app(scope, receive, send)

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 
 def _migrations_dir() -> Path:
@@ -29,9 +29,15 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+# Any constant: replicas starting together take turns instead of racing to create tables.
+_MIGRATION_LOCK_ID = 72_410_001
+
+
 def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
