@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -17,6 +19,8 @@ from pydantic import (
 
 from ...domain.codes import npi_is_valid, parse_code_range
 from ...domain.money import fmt
+
+_ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def _npi(v: str) -> str:
@@ -28,6 +32,16 @@ def _npi(v: str) -> str:
 def _code_range(v: str) -> str:
     parse_code_range(v)  # raises ValueError with a readable message
     return v
+
+
+def _iso_date_text(v: object) -> object:
+    # FastAPI validates parsed JSON in Python mode, where a strict date refuses every string; lax
+    # dates also take timestamps and datetimes. Only the ISO calendar-date text (or a date) passes.
+    if isinstance(v, date) and not isinstance(v, datetime):
+        return v
+    if isinstance(v, str) and _ISO_DATE_RE.fullmatch(v):
+        return v
+    raise ValueError("must be an ISO date YYYY-MM-DD")
 
 
 def _positive(v: Decimal) -> Decimal:
@@ -63,7 +77,7 @@ Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-IsoDate = Annotated[date, Field(strict=True)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
 class StrictModel(BaseModel):
