@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from .api.auth import AuthMiddleware, KeyRing
+from .api.limits import BodyLimitMiddleware
+from .logs import RequestContextMiddleware, configure_logging
 from .api.problems import install_problem_handlers
 from .api.routes import ops
 from .db.session import create_db_engine, create_session_factory
@@ -18,7 +20,12 @@ API_DESCRIPTION = (
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Claims adjudication service", version="1.0.0", description=API_DESCRIPTION)
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="Claims adjudication service",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+    )
     engine = create_db_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
@@ -27,5 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
 
     install_problem_handlers(app)
+    # Added last runs first: the key is checked before anything reads the body.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(AuthMiddleware, keyring=KeyRing(settings.api_keys))
+    app.add_middleware(RequestContextMiddleware)
     return app
