@@ -6,10 +6,10 @@ from fastapi import FastAPI
 
 from .api.auth import AuthMiddleware, KeyRing
 from .api.limits import BodyLimitMiddleware
-from .logs import RequestContextMiddleware, configure_logging
 from .api.problems import install_problem_handlers
 from .api.routes import ops
 from .db.session import create_db_engine, create_session_factory
+from .logs import RequestContextMiddleware, configure_logging
 from .settings import Settings, get_settings
 
 API_DESCRIPTION = (
