@@ -148,6 +148,16 @@ class Eob:
         return tuple(ln.authorization_use for ln in self.lines if ln.authorization_use)
 
 
+def status_of(lines: tuple[EobLine, ...]) -> ClaimStatus:
+    """The claim status the line statuses make (adjudication.md, "Claim status")."""
+    statuses = {ln.status for ln in lines}
+    if LineStatus.PENDED in statuses:
+        return ClaimStatus.PENDED
+    if statuses == {LineStatus.PAID}:
+        return ClaimStatus.PAID
+    return ClaimStatus.PARTIALLY_PAID if LineStatus.PAID in statuses else ClaimStatus.DENIED
+
+
 # ---------------------------------------------------------------- JSON form (api.md)
 
 
@@ -202,3 +212,127 @@ def eob_to_dict(eob: Eob) -> dict[str, Any]:
         "totals": {f: fmt(getattr(eob.totals, f)) for f in MONEY_FIELDS},
         "accumulators": accumulators_to_dict(eob.accumulators) if eob.accumulators else None,
     }
+
+
+# ---------------------------------------------------------------- invariants (adjudication.md)
+
+# Eligibility denials are the only ones an in-network or protected member can owe.
+ELIGIBILITY_CARCS = frozenset({"26", "27", "31"})
+CONTRACTUAL = "45"  # CARC 45: charge exceeds the allowed amount
+
+
+def check_invariants(eob: Eob) -> list[str]:
+    """The invariants 1-5 of adjudication.md (plus the shape rules for denied and pended lines,
+    the totals, the status and the snapshot's limits) that one EOB must satisfy.
+
+    Returns one message per violation; an empty list means the EOB is consistent.
+    """
+    pended = eob.status is ClaimStatus.PENDED
+    problems = [
+        f"line {ln.line_number}: {problem}"
+        for ln in eob.lines
+        for problem in (_pended_line_problems(ln) if pended else _line_problems(ln))
+    ]
+    problems += _claim_problems(eob)
+    return problems
+
+
+def _adjusted(
+    adjustments: tuple[Adjustment, ...], group: Group | None = None, carc: str | None = None
+) -> Decimal:
+    return sum(
+        (a.amount for a in adjustments if group in (None, a.group) and carc in (None, a.reason_code)),
+        ZERO,
+    )
+
+
+def _line_problems(ln: EobLine) -> list[str]:
+    adj = ln.adjustments
+    cost_share = ln.deductible_amount + ln.copay_amount + ln.coinsurance_amount
+    paid = ln.status is LineStatus.PAID
+    checks = [
+        (ln.billed_amount == ln.plan_paid_amount + _adjusted(adj), "1: billed != plan paid + adjustments"),
+        (ln.patient_responsibility_amount == _adjusted(adj, Group.PR), "2: patient != sum of PR adjustments"),
+        (
+            not paid or ln.patient_responsibility_amount == cost_share + ln.balance_billing_amount,
+            "2: patient != deductible + copay + coinsurance + balance billing",
+        ),
+        (
+            not paid or ln.allowed_amount == ln.plan_paid_amount + cost_share,
+            "3: allowed != plan paid + cost share",
+        ),
+        (ln.network_discount_amount == _adjusted(adj, Group.CO, CONTRACTUAL), "network discount != CO-45"),
+        (ln.balance_billing_amount == _adjusted(adj, Group.PR, CONTRACTUAL), "balance billing != PR-45"),
+        (ln.status is not LineStatus.PENDED, "a pended line on a claim that is not pended"),
+    ]
+    return [message for ok, message in checks if not ok] + _protection_problems(ln) + _bounds_problems(ln)
+
+
+def _protection_problems(ln: EobLine) -> list[str]:
+    if ln.network_status is not Tier.IN_NETWORK and not ln.protected:
+        return []
+    problems = []
+    if ln.balance_billing_amount:
+        problems.append("4: balance billing on an in-network or protected line")
+    if ln.status is LineStatus.PAID and ln.patient_responsibility_amount > ln.allowed_amount:
+        problems.append("4: patient responsibility exceeds allowed")
+    member_owes = {a.reason_code for a in ln.adjustments if a.group is Group.PR}
+    if ln.status is LineStatus.DENIED and member_owes - ELIGIBILITY_CARCS:
+        problems.append(f"4: member owes a denial the provider controls: PR-{sorted(member_owes)}")
+    return problems
+
+
+def _bounds_problems(ln: EobLine) -> list[str]:
+    problems = [f"5: {f} is negative" for f in MONEY_FIELDS if getattr(ln, f) < 0]
+    problems += [
+        f"5: adjustment {a.group}-{a.reason_code} is negative" for a in ln.adjustments if a.amount < 0
+    ]
+    if ln.plan_paid_amount > ln.allowed_amount:
+        problems.append("5: plan paid exceeds allowed")
+    if ln.allowed_amount > ln.billed_amount:
+        problems.append("5: allowed exceeds billed")
+    if ln.status is LineStatus.DENIED and (ln.allowed_amount or len(ln.adjustments) != 1):
+        problems.append("a denied line must show allowed 0 and its billed amount in one adjustment")
+    return problems
+
+
+def _pended_line_problems(ln: EobLine) -> list[str]:
+    unadjudicated = [f for f in MONEY_FIELDS if f != "billed_amount" and getattr(ln, f)]
+    problems = [f"pended claim: {f} is not 0" for f in unadjudicated]
+    if ln.status is not LineStatus.PENDED:
+        problems.append("pended claim: line is not pended")
+    if ln.adjustments or ln.authorization_use or ln.accumulator_tier:
+        problems.append("pended claim: line has adjustments, an authorization use or a posting")
+    if ln.billed_amount < 0:
+        problems.append("5: billed_amount is negative")
+    return problems
+
+
+def _claim_problems(eob: Eob) -> list[str]:
+    totals = eob.totals
+    adjusted = sum((_adjusted(ln.adjustments) for ln in eob.lines), ZERO)
+    problems = []
+    if totals != Totals.of(eob.lines):
+        problems.append("totals are not the sums of the lines")
+    if eob.status is not ClaimStatus.PENDED and totals.billed_amount != totals.plan_paid_amount + adjusted:
+        problems.append("1: claim billed != plan paid + adjustments")
+    if eob.status is ClaimStatus.PENDED and eob.postings:
+        problems.append("pended claim: postings")
+    if eob.status not in (ClaimStatus.VOIDED, status_of(eob.lines)):
+        problems.append(f"status {eob.status} does not follow from the line statuses")
+    return problems + _snapshot_problems(eob.accumulators)
+
+
+def _snapshot_problems(snapshot: AccumulatorSnapshot | None) -> list[str]:
+    if snapshot is None:
+        return []
+    tiers = [("in_network", snapshot.in_network), ("out_of_network", snapshot.out_of_network)]
+    problems = []
+    for name, t in tiers:
+        if t is None:
+            continue
+        if not ZERO <= t.deductible_met <= t.deductible:
+            problems.append(f"6: {name} deductible met outside 0..deductible")
+        if not ZERO <= t.out_of_pocket_met <= t.out_of_pocket_max:
+            problems.append(f"6: {name} out-of-pocket met outside 0..maximum")
+    return problems
