@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from .api.auth import AuthMiddleware, KeyRing
 from .api.limits import BodyLimitMiddleware
 from .api.problems import install_problem_handlers
-from .api.routes import ops
+from .api.routes import directory, ops, reference
 from .db.session import create_db_engine, create_session_factory
 from .logs import RequestContextMiddleware, configure_logging
 from .settings import Settings, get_settings
@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = create_session_factory(engine)
 
     app.include_router(ops.router)
+    app.include_router(reference.router)
+    app.include_router(directory.router)
 
     install_problem_handlers(app)
     # Added last runs first: the key is checked before anything reads the body.
