@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from .api.auth import AuthMiddleware, KeyRing
 from .api.limits import BodyLimitMiddleware
 from .api.problems import install_problem_handlers
-from .api.routes import directory, ops, reference
+from .api.routes import claims, directory, ops, reference
 from .db.session import create_db_engine, create_session_factory
 from .logs import RequestContextMiddleware, configure_logging
 from .settings import Settings, get_settings
@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(reference.router)
     app.include_router(directory.router)
+    app.include_router(claims.write_router)
+    app.include_router(claims.read_router)
 
     install_problem_handlers(app)
     # Added last runs first: the key is checked before anything reads the body.

@@ -1,0 +1,197 @@
+"""Claims persistence: the claim-id lock, the stored claim, and posting or reversing its effects.
+
+Repositories only flush; the request's session commits once (service/api/deps.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db.models import AccumulatorPostingRow, AccumulatorRow, AuthorizationRow, ClaimLineRow, ClaimRow
+from ..domain.eob import AccumulatorPosting, Eob, EobLine
+
+# First key of the two-key advisory lock: keeps claim-id locks apart from any other advisory lock.
+_CLAIM_LOCK_NAMESPACE = 3
+
+
+def lock_claim_id(session: Session, claim_id: str) -> None:
+    """Serialise transactions about one claim_id (PostgreSQL; held until commit or rollback).
+
+    Two identical submissions racing each other: the second waits here, then finds the first's
+    claim and answers idempotently. SQLite needs nothing: BEGIN IMMEDIATE serialises writers.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:claim_id))"),
+            {"namespace": _CLAIM_LOCK_NAMESPACE, "claim_id": claim_id},
+        )
+
+
+def find_claim(session: Session, claim_id: str) -> ClaimRow | None:
+    return session.scalars(select(ClaimRow).where(ClaimRow.claim_id == claim_id)).one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """The submitted claim in canonical form, its hash, and its defaulted received date."""
+
+    canonical: dict[str, Any]
+    request_hash: str
+    received_date: date
+
+
+def insert_claim(
+    session: Session, request: StoredRequest, member_pk: int | None, eob: Eob, eob_json: str
+) -> ClaimRow | None:
+    """Insert the claim row; None when another transaction stored the same claim_id first.
+
+    The unique index on claims.claim_id is the last line of defence behind lock_claim_id: the
+    insert runs in a savepoint so losing that race leaves this transaction usable.
+    """
+    row = ClaimRow(
+        claim_id=eob.claim_id,
+        member_ref=eob.member_id,
+        member_id=member_pk,
+        billing_provider_npi=eob.billing_provider_npi,
+        received_date=request.received_date,
+        request_hash=request.request_hash,
+        request=request.canonical,
+    )
+    apply_adjudication(row, eob, eob_json)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def apply_adjudication(row: ClaimRow, eob: Eob, eob_json: str) -> None:
+    row.status = eob.status.value
+    row.plan_code = eob.plan_code
+    row.eob = eob_json
+    row.adjudicated_at = datetime.now(UTC)
+
+
+def post_adjudication(session: Session, claim: ClaimRow, member_pk: int | None, eob: Eob) -> None:
+    """Store the EOB's lines and post its accumulator changes and authorization units."""
+    session.add_all(_line_row(claim.id, member_pk, line) for line in eob.lines)
+    if member_pk is None:
+        return  # an unknown member's claim is all denied: nothing to post
+    postings = [p for p in eob.postings if p.deductible or p.out_of_pocket]
+    session.add_all(_posting_row(claim.id, member_pk, p) for p in postings)
+    deltas = ((p.plan_year, p.tier.value, p.deductible, p.out_of_pocket) for p in postings)
+    add_to_accumulators(session, member_pk, deltas)
+    for use in eob.authorization_uses:
+        _add_units_used(session, use.authorization_id, use.units)
+    session.flush()
+
+
+def delete_lines(session: Session, claim: ClaimRow) -> None:
+    """Drop a pended claim's lines before it is adjudicated again (a pended claim posted nothing).
+
+    Executed at once, so the new lines (same line numbers) never meet the old ones.
+    """
+    session.execute(delete(ClaimLineRow).where(ClaimLineRow.claim_id == claim.id))
+
+
+def reverse_postings(session: Session, claim: ClaimRow) -> None:
+    """Undo exactly what the claim posted: its accumulator postings and authorization units."""
+    if claim.member_id is None:
+        return  # an unknown member's claim posted nothing
+    postings = session.scalars(
+        select(AccumulatorPostingRow).where(AccumulatorPostingRow.claim_id == claim.id)
+    ).all()
+    deltas = ((p.plan_year, p.tier, -p.deductible, -p.out_of_pocket) for p in postings)
+    add_to_accumulators(session, claim.member_id, deltas)
+    authorized = select(ClaimLineRow).where(
+        ClaimLineRow.claim_id == claim.id, ClaimLineRow.authorization_id.is_not(None)
+    )
+    for line in session.scalars(authorized).all():
+        if line.authorization_id is not None:
+            _add_units_used(session, line.authorization_id, -line.authorization_units)
+    session.flush()
+
+
+def add_to_accumulators(
+    session: Session, member_pk: int, deltas: Iterable[tuple[int, str, Decimal, Decimal]]
+) -> None:
+    """Add (plan_year, tier, deductible, out_of_pocket) deltas, creating buckets as needed.
+
+    An atomic upsert (INSERT ... ON CONFLICT DO UPDATE SET met = met + delta): correct even
+    without the member lock, which callers hold anyway.
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for plan_year, tier, deductible, out_of_pocket in deltas:
+        stmt = insert(AccumulatorRow).values(
+            member_id=member_pk,
+            plan_year=plan_year,
+            tier=tier,
+            deductible_met=deductible,
+            out_of_pocket_met=out_of_pocket,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["member_id", "plan_year", "tier"],
+            set_={
+                "deductible_met": AccumulatorRow.deductible_met + stmt.excluded.deductible_met,
+                "out_of_pocket_met": AccumulatorRow.out_of_pocket_met + stmt.excluded.out_of_pocket_met,
+            },
+        )
+        session.execute(stmt)
+
+
+def _add_units_used(session: Session, authorization_id: int, units: int) -> None:
+    session.execute(
+        update(AuthorizationRow)
+        .where(AuthorizationRow.id == authorization_id)
+        .values(units_used=AuthorizationRow.units_used + units)
+    )
+
+
+def _line_row(claim_pk: int, member_pk: int | None, line: EobLine) -> ClaimLineRow:
+    use = line.authorization_use
+    return ClaimLineRow(
+        claim_id=claim_pk,
+        member_id=member_pk,
+        line_number=line.line_number,
+        procedure_code=line.procedure_code,
+        modifiers=",".join(sorted(line.modifiers)),
+        units=line.units,
+        service_date=line.service_date,
+        status=line.status.value,
+        network_status=line.network_status.value if line.network_status else None,
+        accumulator_tier=line.accumulator_tier.value if line.accumulator_tier else None,
+        protected=line.protected,
+        billed_amount=line.billed_amount,
+        allowed_amount=line.allowed_amount,
+        deductible_amount=line.deductible_amount,
+        copay_amount=line.copay_amount,
+        coinsurance_amount=line.coinsurance_amount,
+        plan_paid_amount=line.plan_paid_amount,
+        patient_responsibility_amount=line.patient_responsibility_amount,
+        balance_billing_amount=line.balance_billing_amount,
+        authorization_id=use.authorization_id if use else None,
+        authorization_units=use.units if use else 0,
+    )
+
+
+def _posting_row(claim_pk: int, member_pk: int, posting: AccumulatorPosting) -> AccumulatorPostingRow:
+    return AccumulatorPostingRow(
+        claim_id=claim_pk,
+        member_id=member_pk,
+        plan_year=posting.plan_year,
+        tier=posting.tier.value,
+        deductible=posting.deductible,
+        out_of_pocket=posting.out_of_pocket,
+    )

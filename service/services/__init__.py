@@ -1,0 +1,1 @@
+"""Use cases between the routes and the repositories."""

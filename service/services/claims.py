@@ -1,0 +1,255 @@
+"""Claims use cases: submit, read, void, re-adjudicate, estimate, accumulators.
+
+Between the routes and the repositories: takes the request's session (one transaction), takes
+the locks in one order (claim-id advisory lock, then the member row), runs the pure core and
+has the repositories post the result. Never commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..api.problems import Conflict, NotFound, Unprocessable
+from ..api.schemas.claims import ClaimIn, EstimateIn
+from ..domain.adjudicate import adjudicate, snapshot
+from ..domain.eob import ClaimStatus, Eob, accumulators_to_dict, check_invariants, eob_to_dict
+from ..domain.model import Claim, ClaimLine
+from ..domain.money import fmt
+from ..metrics import ADJUDICATION_DURATION, CLAIMS_ADJUDICATED
+from ..repositories import claims as claims_repo
+from ..repositories.claims import StoredRequest
+from ..repositories.context import load_accumulators, load_context, load_member, plan_from_rows
+
+log = logging.getLogger("service.claims")
+
+
+def today() -> date:
+    """The payer's business date: the server's local calendar date (tests replace it)."""
+    return date.today()
+
+
+@dataclass(frozen=True, slots=True)
+class EobResult:
+    """An EOB as the JSON text to return, and whether it was created (201) or replayed (200)."""
+
+    body: str
+    created: bool
+
+
+# ---------------------------------------------------------------- the claim, parsed and canonical
+
+
+def canonical_claim(body: ClaimIn | EstimateIn) -> dict[str, Any]:
+    """The parsed claim as plain JSON values: money as two-place strings, lines in order.
+
+    received_date stays as submitted (None when omitted), so a retry that omits it on another
+    day is still the same claim.
+    """
+    return {
+        "claim_id": body.claim_id,
+        "member_id": body.member_id,
+        "billing_provider_npi": body.billing_provider_npi,
+        "facility_npi": body.facility_npi,
+        "place_of_service": body.place_of_service,
+        "emergency": body.emergency,
+        "received_date": body.received_date.isoformat() if body.received_date else None,
+        "diagnosis_codes": list(body.diagnosis_codes),
+        "lines": [
+            {
+                "line_number": line.line_number,
+                "procedure_code": line.procedure_code,
+                "modifiers": list(line.modifiers),
+                "units": line.units,
+                "billed_amount": fmt(line.billed_amount),
+                "service_date": line.service_date.isoformat(),
+                "authorization_number": line.authorization_number,
+            }
+            for line in sorted(body.lines, key=lambda ln: ln.line_number)
+        ],
+    }
+
+
+def request_hash(canonical: dict[str, Any]) -> str:
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def claim_from_canonical(canonical: dict[str, Any], received_date: date) -> Claim:
+    return Claim(
+        claim_id=canonical["claim_id"] or "",
+        member_id=canonical["member_id"],
+        billing_provider_npi=canonical["billing_provider_npi"],
+        facility_npi=canonical["facility_npi"],
+        place_of_service=canonical["place_of_service"],
+        emergency=canonical["emergency"],
+        received_date=received_date,
+        diagnosis_codes=tuple(canonical["diagnosis_codes"]),
+        lines=tuple(
+            ClaimLine(
+                line_number=line["line_number"],
+                procedure_code=line["procedure_code"],
+                modifiers=tuple(line["modifiers"]),
+                units=line["units"],
+                billed_amount=Decimal(line["billed_amount"]),
+                service_date=date.fromisoformat(line["service_date"]),
+                authorization_number=line["authorization_number"],
+            )
+            for line in canonical["lines"]
+        ),
+    )
+
+
+def _stored_request(body: ClaimIn) -> StoredRequest:
+    canonical = canonical_claim(body)
+    return StoredRequest(canonical, request_hash(canonical), body.received_date or today())
+
+
+def _refuse_service_after_receipt(claim: Claim) -> None:
+    """A claim cannot bill a service before it happened (estimates may: they are for the future)."""
+    errors = [
+        {
+            "loc": ["body", "lines", i, "service_date"],
+            "msg": f"service date {line.service_date} is after the received date {claim.received_date}",
+        }
+        for i, line in enumerate(claim.lines)
+        if line.service_date > claim.received_date
+    ]
+    if errors:
+        raise Unprocessable("a service date is after the date the claim was received", errors=errors)
+
+
+# ---------------------------------------------------------------- adjudicating and posting
+
+
+def _serialise(eob: Eob) -> str:
+    """The EOB JSON, produced once per adjudication: what POST returns and GET returns later."""
+    return json.dumps(eob_to_dict(eob), separators=(",", ":"))
+
+
+def _adjudicate_for_posting(session: Session, claim: Claim) -> tuple[Eob, int | None]:
+    loaded = load_context(session, claim, lock=True)
+    eob = adjudicate(claim, loaded.context)
+    problems = check_invariants(eob)
+    if problems:
+        # Posting an EOB that does not balance would corrupt accumulators: refuse (500, rollback).
+        raise RuntimeError(f"EOB for claim {claim.claim_id} violates invariants: {problems}")
+    return eob, loaded.member_pk
+
+
+def _record(eob: Eob, started: float) -> None:
+    ADJUDICATION_DURATION.observe(time.perf_counter() - started)
+    CLAIMS_ADJUDICATED.labels(eob.status.value).inc()
+
+
+def _replay(existing_eob: str, existing_hash: str, request: StoredRequest, claim_id: str) -> EobResult:
+    if existing_hash != request.request_hash:
+        raise Conflict(f"claim_id {claim_id!r} was already submitted with different content")
+    return EobResult(existing_eob, created=False)
+
+
+def submit_claim(session: Session, body: ClaimIn) -> EobResult:
+    """Adjudicate and post a new claim, or replay the stored EOB of the same claim_id."""
+    request = _stored_request(body)
+    claim = claim_from_canonical(request.canonical, request.received_date)
+    _refuse_service_after_receipt(claim)
+    claims_repo.lock_claim_id(session, claim.claim_id)
+    existing = claims_repo.find_claim(session, claim.claim_id)
+    if existing is not None:
+        return _replay(existing.eob, existing.request_hash, request, claim.claim_id)
+
+    started = time.perf_counter()
+    eob, member_pk = _adjudicate_for_posting(session, claim)
+    eob_json = _serialise(eob)
+    row = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
+    if row is None:
+        # Another transaction stored this claim_id after our check (the lock makes this rare).
+        winner = claims_repo.find_claim(session, claim.claim_id)
+        if winner is None:
+            raise RuntimeError(f"claim {claim.claim_id} conflicted on insert but cannot be found")
+        return _replay(winner.eob, winner.request_hash, request, claim.claim_id)
+    claims_repo.post_adjudication(session, row, member_pk, eob)
+    _record(eob, started)
+    return EobResult(eob_json, created=True)
+
+
+def get_claim(session: Session, claim_id: str) -> str:
+    row = claims_repo.find_claim(session, claim_id)
+    if row is None:
+        raise NotFound(f"no claim {claim_id!r}")
+    return row.eob
+
+
+def readjudicate_claim(session: Session, claim_id: str) -> str:
+    """Adjudicate a pended claim again against today's reference data, and post the result."""
+    claims_repo.lock_claim_id(session, claim_id)
+    row = claims_repo.find_claim(session, claim_id)
+    if row is None:
+        raise NotFound(f"no claim {claim_id!r}")
+    if row.status != ClaimStatus.PENDED.value:
+        raise Conflict(f"claim {claim_id!r} is {row.status}; only a pended claim can be adjudicated again")
+
+    started = time.perf_counter()
+    claim = claim_from_canonical(row.request, row.received_date)
+    eob, member_pk = _adjudicate_for_posting(session, claim)
+    eob_json = _serialise(eob)
+    claims_repo.delete_lines(session, row)  # a pended claim posted nothing, so nothing to reverse
+    row.member_id = member_pk
+    claims_repo.apply_adjudication(row, eob, eob_json)
+    claims_repo.post_adjudication(session, row, member_pk, eob)
+    _record(eob, started)
+    return eob_json
+
+
+def void_claim(session: Session, claim_id: str) -> str:
+    """Void a claim: reverse what it posted. Voiding a voided claim returns it unchanged."""
+    claims_repo.lock_claim_id(session, claim_id)
+    row = claims_repo.find_claim(session, claim_id)
+    if row is None:
+        raise NotFound(f"no claim {claim_id!r}")
+    if row.status == ClaimStatus.VOIDED.value:
+        return row.eob
+
+    voided = json.loads(row.eob)
+    voided["status"] = ClaimStatus.VOIDED.value
+    if row.member_id is not None:
+        load_member(session, row.member_ref, lock=True)  # the member lock, as for posting
+        claims_repo.reverse_postings(session, row)
+        if voided["accumulators"] is not None:
+            # The snapshot after the void, for the same plan year as the claim's own snapshot.
+            voided["accumulators"] = accumulators_of(
+                session, row.member_ref, voided["accumulators"]["plan_year"]
+            )
+    row.status = ClaimStatus.VOIDED.value
+    row.voided_at = datetime.now(UTC)
+    row.eob = json.dumps(voided, separators=(",", ":"))
+    session.flush()
+    return row.eob
+
+
+def estimate(session: Session, body: EstimateIn) -> str:
+    """The EOB the claim would get today. Stores nothing, posts nothing, takes no locks."""
+    claim = claim_from_canonical(canonical_claim(body), body.received_date or today())
+    loaded = load_context(session, claim, lock=False, with_duplicates=False)
+    eob = eob_to_dict(adjudicate(claim, loaded.context, estimate=True))
+    eob["claim_id"] = body.claim_id
+    return json.dumps(eob, separators=(",", ":"))
+
+
+def accumulators_of(session: Session, member_id: str, plan_year: int | None) -> dict[str, Any]:
+    """The member's accumulators for a plan year (default: the current one)."""
+    record = load_member(session, member_id)
+    if record is None:
+        raise NotFound(f"no member {member_id!r}")
+    year = plan_year if plan_year is not None else today().year
+    plan = plan_from_rows(record, (), None)  # only the tier limits are needed
+    balances = load_accumulators(session, record.row.id, [year])
+    return accumulators_to_dict(snapshot(plan, balances, year))
