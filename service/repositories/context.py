@@ -180,7 +180,7 @@ def _contract_rows(
     )
     if not _can_be_protected(claim):
         stmt = stmt.where(ProviderRow.npi == claim.billing_provider_npi)
-    return session.execute(stmt).tuples().all()
+    return session.execute(stmt).all()
 
 
 def _rates(session: Session, schedule_ids: set[int], codes: list[str]) -> dict[int, dict[RateKey, Rate]]:
@@ -279,7 +279,7 @@ def _authorizations(session: Session, member_pk: int, first: date, last: date) -
             provider_npi=npi,
             status=AuthorizationStatus(row.status),
         )
-        for row, npi in session.execute(stmt).tuples()
+        for row, npi in session.execute(stmt)
     )
 
 
@@ -293,7 +293,7 @@ def load_accumulators(session: Session, member_pk: int, plan_years: Iterable[int
     ).where(AccumulatorRow.member_id == member_pk, AccumulatorRow.plan_year.in_(sorted(set(plan_years))))
     return {
         (plan_year, Tier(tier)): AccumulatorBalance(deductible_met, out_of_pocket_met)
-        for plan_year, tier, deductible_met, out_of_pocket_met in session.execute(stmt).tuples()
+        for plan_year, tier, deductible_met, out_of_pocket_met in session.execute(stmt)
     }
 
 
@@ -318,5 +318,5 @@ def _paid_lines(session: Session, member_pk: int, claim: Claim) -> frozenset[Dup
             tuple(modifiers.split(",")) if modifiers else (),
             service_date,
         )
-        for code, modifiers, service_date in session.execute(stmt).tuples()
+        for code, modifiers, service_date in session.execute(stmt)
     )

@@ -1,0 +1,269 @@
+"""POST /v1/claims and GET /v1/claims/{id}: the worked example, idempotency, duplicates, 422s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from service.services import claims as claims_service
+from tests.claims_support import (
+    WORKED_EOB,
+    Json,
+    accumulators,
+    adjustment_codes,
+    checked_eob,
+    claim_body,
+    line,
+    submit,
+    void,
+)
+from tests.conftest import ADMIN, READ, WRITE
+from tests.factories import load_worked_example, row_counts
+
+
+@pytest.fixture
+def worked(admin: TestClient) -> Json:
+    return load_worked_example(admin)
+
+
+def test_worked_example_gives_exactly_the_documented_eob(client: TestClient, worked: Json) -> None:
+    response = client.post("/v1/claims", json=claim_body(), headers=WRITE)
+    assert checked_eob(response, 201) == WORKED_EOB
+
+
+def test_get_returns_exactly_what_post_returned(client: TestClient, worked: Json) -> None:
+    posted = client.post("/v1/claims", json=claim_body(), headers=WRITE)
+    got = client.get("/v1/claims/CLM-0001", headers=READ)
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "application/json"
+    assert got.content == posted.content
+
+
+def test_get_unknown_claim_is_404_problem(client: TestClient, worked: Json) -> None:
+    response = client.get("/v1/claims/NOPE", headers=READ)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_claims_need_their_scopes(client: TestClient, worked: Json) -> None:
+    assert client.post("/v1/claims", json=claim_body(), headers=READ).status_code == 403
+    assert client.post("/v1/claims", content=b"{not json", headers={}).status_code == 401
+    submit(client, claim_body())
+    assert client.get("/v1/claims/CLM-0001", headers=WRITE).status_code == 403
+
+
+def test_resubmission_returns_the_stored_eob_and_changes_nothing(
+    client: TestClient, worked: Json, engine: Engine
+) -> None:
+    first = client.post("/v1/claims", json=claim_body(), headers=WRITE)
+    assert first.status_code == 201
+    counts, totals = row_counts(engine), accumulators(client)
+
+    # The same claim after parsing: a number for the money, with a trailing zero.
+    again = claim_body(lines=[line(billed_amount=200)])
+    second = client.post("/v1/claims", json=again, headers=WRITE)
+    third = client.post("/v1/claims", json=claim_body(lines=[line(billed_amount="200.0")]), headers=WRITE)
+
+    assert (second.status_code, third.status_code) == (200, 200)
+    assert second.content == first.content == third.content
+    assert row_counts(engine) == counts
+    assert accumulators(client) == totals
+
+
+def test_retry_without_received_date_on_another_day_is_the_same_claim(
+    client: TestClient, worked: Json, monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    from datetime import date
+
+    body = claim_body()
+    del body["received_date"]
+    monkeypatch.setattr(claims_service, "today", lambda: date(2026, 3, 5))
+    first = client.post("/v1/claims", json=body, headers=WRITE)
+    assert first.status_code == 201
+    counts = row_counts(engine)
+
+    monkeypatch.setattr(claims_service, "today", lambda: date(2026, 3, 9))
+    retry = client.post("/v1/claims", json=body, headers=WRITE)
+    assert retry.status_code == 200
+    assert retry.content == first.content
+    assert row_counts(engine) == counts
+
+
+def test_received_date_defaults_to_the_day_first_received(
+    client: TestClient, worked: Json, monkeypatch: pytest.MonkeyPatch, admin: TestClient
+) -> None:
+    """Timely filing is measured from the defaulted date (limit 3 days: 3 is on time, 4 is late)."""
+    from datetime import date
+
+    from tests.factories import contract, fee_schedule, make_npi, provider
+
+    npi = make_npi(7)
+    provider(admin, npi=npi, name="Late Filer")
+    fee_schedule(admin, code="LATE-2026")
+    contract(admin, provider_npi=npi, fee_schedule_code="LATE-2026", timely_filing_days=3)
+    body = claim_body(billing_provider_npi=npi)
+    del body["received_date"]
+
+    monkeypatch.setattr(claims_service, "today", lambda: date(2026, 3, 4))
+    on_time = submit(client, {**body, "claim_id": "ON-TIME"})
+    monkeypatch.setattr(claims_service, "today", lambda: date(2026, 3, 6))
+    late = submit(client, {**body, "claim_id": "LATE", "lines": [line(service_date="2026-03-02")]})
+
+    assert on_time["status"] == "paid"
+    assert late["status"] == "denied"
+    assert adjustment_codes(late["lines"][0]) == ["CO-29"]
+
+
+def test_same_claim_id_with_another_claim_is_409(client: TestClient, worked: Json, engine: Engine) -> None:
+    submit(client, claim_body())
+    counts = row_counts(engine)
+    other = claim_body(lines=[line(billed_amount="201.00")])
+    response = client.post("/v1/claims", json=other, headers=WRITE)
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "CLM-0001" in response.json()["detail"]
+    assert row_counts(engine) == counts
+
+
+def test_omitting_received_date_is_another_claim_than_giving_it(client: TestClient, worked: Json) -> None:
+    """Compared as submitted: a retry must send what the first submission sent."""
+    submit(client, claim_body())
+    body = claim_body()
+    del body["received_date"]
+    assert client.post("/v1/claims", json=body, headers=WRITE).status_code == 409
+
+
+def test_unknown_member_is_denied_and_posts_nothing(client: TestClient, worked: Json) -> None:
+    eob = submit(client, claim_body(member_id="M-NOBODY"))
+    assert eob["status"] == "denied"
+    assert eob["plan_code"] is None
+    assert eob["accumulators"] is None
+    assert adjustment_codes(eob["lines"][0]) == ["PR-31"]
+    assert accumulators(client)["in_network"]["out_of_pocket_met"] == "0.00"
+    assert void(client, "CLM-0001")["status"] == "voided"
+
+
+def test_lines_come_back_in_line_number_order(client: TestClient, worked: Json) -> None:
+    body = claim_body(lines=[line(2, procedure_code="99214"), line(1)])
+    eob = submit(client, body)
+    assert [ln["line_number"] for ln in eob["lines"]] == [1, 2]
+    # Line 1 takes the copay first; order of submission does not matter for idempotency.
+    assert (
+        client.post(
+            "/v1/claims", json=claim_body(lines=[line(1), line(2, procedure_code="99214")]), headers=WRITE
+        ).status_code
+        == 200
+    )
+
+
+# ---------------------------------------------------------------- duplicates
+
+
+def test_duplicate_of_a_paid_line_is_denied_until_the_first_claim_is_voided(
+    client: TestClient, worked: Json
+) -> None:
+    lines = [line(1, modifiers=["25", "GT"])]
+    assert submit(client, claim_body("CLM-A", lines=lines))["status"] == "paid"
+
+    # Modifiers in another order are the same service.
+    dup = submit(client, claim_body("CLM-B", lines=[line(1, modifiers=["GT", "25"])]))
+    assert dup["status"] == "denied"
+    assert adjustment_codes(dup["lines"][0]) == ["OA-18"]
+    assert dup["lines"][0]["patient_responsibility_amount"] == "0.00"
+
+    void(client, "CLM-A")
+    again = submit(client, claim_body("CLM-C", lines=lines))
+    assert again["status"] == "paid"
+
+
+def test_other_date_or_provider_is_not_a_duplicate(
+    client: TestClient, worked: Json, admin: TestClient
+) -> None:
+    from tests.factories import contract, make_npi, provider
+
+    npi = make_npi(3)
+    provider(admin, npi=npi, name="Other")
+    contract(admin, provider_npi=npi)
+    submit(client, claim_body("CLM-A"))
+    other_day = submit(client, claim_body("CLM-B", lines=[line(service_date="2026-03-02")]))
+    other_provider = submit(client, claim_body("CLM-C", billing_provider_npi=npi))
+    assert other_day["status"] == other_provider["status"] == "paid"
+
+
+def test_a_denied_line_does_not_make_a_duplicate(client: TestClient, worked: Json) -> None:
+    first = submit(client, claim_body("CLM-A", lines=[line(procedure_code="70551", billed_amount="900.00")]))
+    assert adjustment_codes(first["lines"][0]) == ["CO-197"]  # no authorization on file
+    second = submit(client, claim_body("CLM-B", lines=[line(procedure_code="70551", billed_amount="900.00")]))
+    assert adjustment_codes(second["lines"][0]) == ["CO-197"]
+
+
+# ---------------------------------------------------------------- 422: the field is named
+
+
+def _errors(response: Any) -> list[tuple[str, ...]]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return [tuple(str(p) for p in e["loc"]) for e in response.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"lines": [line(n) for n in range(1, 52)]}, ("body", "lines")),
+        ({"lines": []}, ("body", "lines")),
+        ({"billing_provider_npi": "1234567890"}, ("body", "billing_provider_npi")),
+        ({"facility_npi": "123456789"}, ("body", "facility_npi")),
+        ({"lines": [line(units=0)]}, ("body", "lines", "0", "units")),
+        ({"lines": [line(units=10000)]}, ("body", "lines", "0", "units")),
+        ({"lines": [line(units=1.5)]}, ("body", "lines", "0", "units")),
+        ({"lines": [line(billed_amount="200.001")]}, ("body", "lines", "0", "billed_amount")),
+        ({"lines": [line(billed_amount=0)]}, ("body", "lines", "0", "billed_amount")),
+        ({"lines": [line(billed_amount="-5.00")]}, ("body", "lines", "0", "billed_amount")),
+        ({"lines": [line(1), line(1)]}, ("body", "lines")),
+        ({"lines": [line(procedure_code="9921")]}, ("body", "lines", "0", "procedure_code")),
+        ({"lines": [line(modifiers=["25", "GT", "59", "XS", "76"])]}, ("body", "lines", "0", "modifiers")),
+        ({"lines": [line(modifiers=["2"])]}, ("body", "lines", "0", "modifiers", "0")),
+        ({"lines": [line(modifiers=["25", "25"])]}, ("body", "lines", "0", "modifiers")),
+        ({"lines": [line(service_date="2026-02-30")]}, ("body", "lines", "0", "service_date")),
+        ({"lines": [line(service_date="2026-03-09")]}, ("body", "lines", "0", "service_date")),
+        ({"place_of_service": "1"}, ("body", "place_of_service")),
+        ({"diagnosis_codes": ["hello"]}, ("body", "diagnosis_codes")),
+        ({"diagnosis_codes": []}, ("body", "diagnosis_codes")),
+        ({"claim_id": "has space"}, ("body", "claim_id")),
+        ({"emergency": "yes"}, ("body", "emergency")),
+        ({"surprise": 1}, ("body", "surprise")),
+    ],
+)
+def test_malformed_claims_are_422_naming_the_field(
+    client: TestClient, worked: Json, engine: Engine, change: Json, loc: tuple[str, ...]
+) -> None:
+    counts = row_counts(engine)
+    response = client.post("/v1/claims", json=claim_body(**change), headers=WRITE)
+    assert loc in _errors(response)
+    assert row_counts(engine) == counts
+
+
+def test_missing_claim_id_is_422(client: TestClient, worked: Json) -> None:
+    body = claim_body()
+    del body["claim_id"]
+    assert ("body", "claim_id") in _errors(client.post("/v1/claims", json=body, headers=WRITE))
+
+
+def test_diagnosis_codes_are_compared_in_dotted_form(client: TestClient, worked: Json) -> None:
+    submit(client, claim_body(diagnosis_codes=["J06.9"]))
+    assert (
+        client.post("/v1/claims", json=claim_body(diagnosis_codes=["J069"]), headers=WRITE).status_code == 200
+    )
+
+
+def test_fifty_lines_are_accepted(client: TestClient, worked: Json) -> None:
+    lines = [line(n, service_date=f"2026-02-{1 + n % 28:02d}") for n in range(1, 51)]
+    eob = submit(client, claim_body(lines=lines))
+    assert len(eob["lines"]) == 50
+
+
+def test_admin_reads_claims_only_with_the_read_scope(admin: TestClient, worked: Json) -> None:
+    assert admin.get("/v1/claims/CLM-0001", headers=ADMIN).status_code == 403
