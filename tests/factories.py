@@ -28,6 +28,7 @@ import copy
 from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine, func, select
 
 from service.db.base import Base
@@ -100,6 +101,18 @@ def created(client: TestClient, path: str, body: Json) -> Json:
     assert response.status_code == 201, f"POST {path}: {response.status_code} {response.text}"
     result: Json = response.json()
     return result
+
+
+def problem(response: Response, status: int, loc: list[str | int] | None = None) -> Json:
+    """Assert an RFC 9457 problem+json with this status (and an error at exactly `loc`)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: Json = response.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    if loc is not None:
+        locs = [error["loc"] for error in body.get("errors", [])]
+        assert loc in locs, f"no error at {loc}: {body}"
+    return body
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
