@@ -20,6 +20,10 @@ without posting, for tests that post something invalid.
 - member M-100 on GOLD-PPO, covered from 2026-01-01, open-ended
 
 So a claim for 99213 billed 200.00 on 2026-03-01 by 1234567893 for M-100 gives the worked EOB.
+
+Also: `make_npi(n)` (the n-th valid test NPI), `problem(response, status, loc)` (asserts a
+problem+json error, optionally naming a field) and `row_counts(engine)` (compare before and after
+a failed request to show nothing was stored).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -199,3 +201,26 @@ def test_concurrent_duplicate_contract_is_409_not_500(
     monkeypatch.setattr(repo, "overlapping_contract", lambda *_: None)
     problem(admin.post("/v1/contracts", json=contract_body()), 409)
     assert row_counts(engine) == before
+
+
+@pytest.mark.usefixtures("parties")
+def test_concurrent_overlapping_contracts_store_only_one(admin: TestClient) -> None:
+    """Overlap is checked before the insert, so two requests must not both pass the check."""
+    npis = [make_npi(100 + n) for n in range(8)]
+    for npi in npis:
+        provider(admin, npi=npi)
+    bodies = [
+        contract_body(provider_npi=npi, effective_from=start)
+        for npi in npis
+        for start in ("2026-01-01", "2026-02-01")
+    ]
+    barrier = threading.Barrier(len(bodies))
+
+    def post(body: dict[str, Any]) -> int:
+        barrier.wait()
+        return admin.post("/v1/contracts", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        statuses = list(pool.map(post, bodies))
+    for index, npi in enumerate(npis):
+        assert sorted(statuses[2 * index : 2 * index + 2]) == [201, 422], npi
