@@ -19,7 +19,7 @@ router = scoped_router(Access.ANY_KEY, prefix="/v1", tags=["directory"])
 
 @router.get(
     "/networks/{code}/providers/{npi}",
-    responses={404: {"description": "Unknown network"}},
+    responses={404: {"description": "Unknown network", "content": {"application/problem+json": {}}}},
     summary="A provider's network status on a date",
     description="An unknown provider is simply not in network. `date` defaults to the server's today.",
 )

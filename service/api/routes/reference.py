@@ -2,8 +2,9 @@
 fee schedules, contracts, plans, members and prior authorizations.
 
 Every POST checks before it inserts: structure (422, by the schemas), references to other data
-(422 naming the field), then existence (409). A unique-key collision from a concurrent request
-is also a 409. Nothing is stored when any check fails: the request is one transaction.
+(422 naming the field), then existence (409), then for contracts overlap (422). A unique-key
+collision from a concurrent request is also a 409. Nothing is stored when a check fails: the
+request is one transaction.
 """
 
 from __future__ import annotations
@@ -51,11 +52,12 @@ RowT = TypeVar("RowT", bound=Base)
 
 router = scoped_router(Access.ADMIN, prefix="/v1", tags=["reference data"])
 
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "It exists already"},
-    422: {"description": "Invalid body, or it names something that does not exist"},
+    409: {"description": "It exists already", **_PROBLEM},
+    422: {"description": "Invalid body, or it names something that does not exist", **_PROBLEM},
 }
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown"}}
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown", **_PROBLEM}}
 
 
 def _insert(session: Session, row: RowT, what: str) -> RowT:
