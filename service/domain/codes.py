@@ -20,7 +20,9 @@ def is_modifier(modifier: str) -> bool:
 
 
 def _shape(code: str) -> str:
-    return "".join("9" if c.isdigit() else "A" for c in code)
+    # Digits are interchangeable, and so is a HCPCS leading letter (A0021-V5364 is one range);
+    # a CPT category letter at the end is not: 0005T (Category III) is not in 0001F-0009F.
+    return "".join("9" if c.isdigit() else "A" if i == 0 else c for i, c in enumerate(code))
 
 
 @dataclass(frozen=True, slots=True)
