@@ -6,7 +6,7 @@
    facility's; every provider's when a line can be protected, for the QPA median),
 4. the rates for the claim's procedure codes only (every modifier) of those contracts' fee
    schedules and of the out-of-network reference schedule,
-5. the member's approved authorizations with units left,
+5. the member's approved authorizations (used-up ones too: they make "units short", CARC 198),
 6. the accumulators of the plan years the claim touches,
 7. the duplicate keys of paid lines of the member's other non-voided claims.
 
@@ -262,7 +262,6 @@ def _authorizations(session: Session, member_pk: int, first: date, last: date) -
         .where(
             AuthorizationRow.member_id == member_pk,
             AuthorizationRow.status == AuthorizationStatus.APPROVED.value,
-            AuthorizationRow.units_used < AuthorizationRow.units,
             _overlaps(AuthorizationRow.valid_from, AuthorizationRow.valid_to, first, last),
         )
         .order_by(AuthorizationRow.id)

@@ -267,3 +267,16 @@ def test_fifty_lines_are_accepted(client: TestClient, worked: Json) -> None:
 
 def test_admin_reads_claims_only_with_the_read_scope(admin: TestClient, worked: Json) -> None:
     assert admin.get("/v1/claims/CLM-0001", headers=ADMIN).status_code == 403
+
+
+def test_used_up_authorization_denies_units_short(
+    client: TestClient, admin: TestClient, worked: Json
+) -> None:
+    from tests.factories import authorization
+
+    authorization(admin, authorization_number="PA-1", units=1)
+    mri = {"procedure_code": "70551", "billed_amount": "900.00"}
+    assert submit(client, claim_body("CLM-A", lines=[line(**mri)]))["status"] == "paid"
+    second = submit(client, claim_body("CLM-B", lines=[line(**mri, service_date="2026-03-02")]))
+    assert adjustment_codes(second["lines"][0]) == ["CO-198"]
+    assert second["lines"][0]["patient_responsibility_amount"] == "0.00"
