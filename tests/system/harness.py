@@ -141,9 +141,9 @@ class ServiceProcess:
         assert self._process is not None, "the service is not running"
         return self._process
 
-    def client(self, key: str, **kwargs: Any) -> httpx.Client:
+    def client(self, key: str, timeout: float = 30.0, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **kwargs)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout, **kwargs)
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
