@@ -5,13 +5,14 @@ Repositories only flush; the request's session commits once (service/api/deps.py
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -86,15 +87,21 @@ def apply_adjudication(row: ClaimRow, eob: Eob, eob_json: str) -> None:
 
 def post_adjudication(session: Session, claim: ClaimRow, member_pk: int | None, eob: Eob) -> None:
     """Store the EOB's lines and post its accumulator changes and authorization units."""
-    session.add_all(_line_row(claim.id, member_pk, line) for line in eob.lines)
+    # Plain executemany inserts: one statement however many lines.
+    session.execute(insert(ClaimLineRow), [_line_values(claim.id, member_pk, line) for line in eob.lines])
     if member_pk is None:
         return  # an unknown member's claim is all denied: nothing to post
     postings = [p for p in eob.postings if p.deductible or p.out_of_pocket]
-    session.add_all(_posting_row(claim.id, member_pk, p) for p in postings)
+    if postings:
+        session.execute(
+            insert(AccumulatorPostingRow), [_posting_values(claim.id, member_pk, p) for p in postings]
+        )
     deltas = ((p.plan_year, p.tier.value, p.deductible, p.out_of_pocket) for p in postings)
     add_to_accumulators(session, member_pk, deltas)
+    units: Counter[int] = Counter()
     for use in eob.authorization_uses:
-        _add_units_used(session, use.authorization_id, use.units)
+        units[use.authorization_id] += use.units
+    _add_units_used(session, units)
     session.flush()
 
 
@@ -115,12 +122,11 @@ def reverse_postings(session: Session, claim: ClaimRow) -> None:
     ).all()
     deltas = ((p.plan_year, p.tier, -p.deductible, -p.out_of_pocket) for p in postings)
     add_to_accumulators(session, claim.member_id, deltas)
-    authorized = select(ClaimLineRow).where(
-        ClaimLineRow.claim_id == claim.id, ClaimLineRow.authorization_id.is_not(None)
-    )
-    for line in session.scalars(authorized).all():
+    units: Counter[int] = Counter()
+    for line in session.scalars(select(ClaimLineRow).where(ClaimLineRow.claim_id == claim.id)):
         if line.authorization_id is not None:
-            _add_units_used(session, line.authorization_id, -line.authorization_units)
+            units[line.authorization_id] -= line.authorization_units
+    _add_units_used(session, units)
     session.flush()
 
 
@@ -151,17 +157,19 @@ def add_to_accumulators(
         session.execute(stmt)
 
 
-def _add_units_used(session: Session, authorization_id: int, units: int) -> None:
-    session.execute(
-        update(AuthorizationRow)
-        .where(AuthorizationRow.id == authorization_id)
-        .values(units_used=AuthorizationRow.units_used + units)
-    )
+def _add_units_used(session: Session, units: Counter[int]) -> None:
+    """Add units (negative to give them back), one statement per authorization, in id order."""
+    for authorization_id, delta in sorted(units.items()):
+        session.execute(
+            update(AuthorizationRow)
+            .where(AuthorizationRow.id == authorization_id)
+            .values(units_used=AuthorizationRow.units_used + delta)
+        )
 
 
-def _line_row(claim_pk: int, member_pk: int | None, line: EobLine) -> ClaimLineRow:
+def _line_values(claim_pk: int, member_pk: int | None, line: EobLine) -> dict[str, Any]:
     use = line.authorization_use
-    return ClaimLineRow(
+    return dict(
         claim_id=claim_pk,
         member_id=member_pk,
         line_number=line.line_number,
@@ -186,8 +194,8 @@ def _line_row(claim_pk: int, member_pk: int | None, line: EobLine) -> ClaimLineR
     )
 
 
-def _posting_row(claim_pk: int, member_pk: int, posting: AccumulatorPosting) -> AccumulatorPostingRow:
-    return AccumulatorPostingRow(
+def _posting_values(claim_pk: int, member_pk: int, posting: AccumulatorPosting) -> dict[str, Any]:
+    return dict(
         claim_id=claim_pk,
         member_id=member_pk,
         plan_year=posting.plan_year,

@@ -280,3 +280,65 @@ def test_used_up_authorization_denies_units_short(
     second = submit(client, claim_body("CLM-B", lines=[line(**mri, service_date="2026-03-02")]))
     assert adjustment_codes(second["lines"][0]) == ["CO-198"]
     assert second["lines"][0]["patient_responsibility_amount"] == "0.00"
+
+
+# ---------------------------------------------------------------- what the context must hold
+
+
+@pytest.fixture
+def network_of_two(admin: TestClient, worked: Json) -> str:
+    """A second in-network provider paid 130.00 for 99213 (ACME pays 110.00); returns an OON NPI."""
+    from tests.factories import contract, fee_schedule, make_npi, provider
+
+    second = make_npi(20)
+    provider(admin, npi=second, name="Second")
+    fee_schedule(admin, code="SECOND-2026", rates=[{"procedure_code": "99213", "allowed_amount": "130.00"}])
+    contract(admin, provider_npi=second, fee_schedule_code="SECOND-2026")
+    out_of_network = make_npi(21)
+    provider(admin, npi=out_of_network, name="Out of network")
+    return out_of_network
+
+
+def test_emergency_out_of_network_is_priced_at_the_network_median(
+    client: TestClient, network_of_two: str
+) -> None:
+    eob = submit(
+        client, claim_body(billing_provider_npi=network_of_two, emergency=True, place_of_service="23")
+    )
+    ln = eob["lines"][0]
+    assert (ln["network_status"], ln["protected"]) == ("out_of_network", True)
+    assert ln["allowed_amount"] == "120.00"  # the median of 110.00 and 130.00
+    assert ln["balance_billing_amount"] == "0.00"
+    assert "N864" in ln["remark_codes"]
+
+
+def test_out_of_network_provider_at_an_in_network_facility_is_protected(
+    client: TestClient, network_of_two: str
+) -> None:
+    body = claim_body(billing_provider_npi=network_of_two, facility_npi="1234567893", place_of_service="22")
+    ln = submit(client, body)["lines"][0]
+    assert (ln["protected"], ln["allowed_amount"]) == (True, "120.00")
+    assert "N865" in ln["remark_codes"]
+
+
+def test_unprotected_out_of_network_uses_the_reference_schedule(
+    client: TestClient, network_of_two: str
+) -> None:
+    ln = submit(client, claim_body(billing_provider_npi=network_of_two))["lines"][0]
+    assert (ln["network_status"], ln["protected"]) == ("out_of_network", False)
+    assert ln["allowed_amount"] == "135.00"  # 150% of MEDICARE-2026's 90.00
+    assert ln["balance_billing_amount"] == "65.00"
+
+
+@pytest.mark.parametrize(
+    ("modifiers", "allowed"),
+    [(["26"], "90.00"), (["59", "TC"], "310.00"), (["59"], "400.00"), ([], "400.00")],
+)
+def test_modifier_rates_are_loaded_for_the_claim_codes(
+    client: TestClient, admin: TestClient, worked: Json, modifiers: list[str], allowed: str
+) -> None:
+    from tests.factories import authorization
+
+    authorization(admin, authorization_number="PA-1", units=1)
+    body = claim_body(lines=[line(procedure_code="70551", modifiers=modifiers, billed_amount="900.00")])
+    assert submit(client, body)["lines"][0]["allowed_amount"] == allowed
