@@ -6,8 +6,9 @@ from fastapi import FastAPI
 
 from .api.auth import AuthMiddleware, KeyRing
 from .api.limits import BodyLimitMiddleware
+from .api.metrics_middleware import MetricsMiddleware
 from .api.problems import install_problem_handlers
-from .api.routes import claims, directory, ops, reference
+from .api.routes import claims, directory, exports, ops, reference
 from .db.session import create_db_engine, create_session_factory
 from .logs import RequestContextMiddleware, configure_logging
 from .settings import Settings, get_settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(directory.router)
     app.include_router(claims.write_router)
     app.include_router(claims.read_router)
+    app.include_router(exports.router)
 
     install_problem_handlers(app)
     # Added last runs first: the key is checked before anything reads the body.
@@ -46,4 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(AuthMiddleware, keyring=KeyRing(settings.api_keys))
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: counts and times every request, including those refused before routing.
+    app.add_middleware(MetricsMiddleware, templates=lambda: app.openapi()["paths"])
     return app

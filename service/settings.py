@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +29,23 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = 30.0
     max_body_bytes: int = 1_048_576  # JSON bodies; rate uploads stream and have their own limit
     max_upload_bytes: int = 2_147_483_648
+
+    # The payer's identity in the FHIR and X12 835 exports (docs/exports.md).
+    payer_name: str = Field(default="Example Health Plan", min_length=1, max_length=60)
+    payer_id: str = Field(default="EXHP1", pattern=r"^[A-Za-z0-9]{2,15}$")
+    payer_tin: str = Field(default="999999999", pattern=r"^[0-9]{9}$")
+    payer_address_line: str = Field(default="100 Main Street", min_length=1, max_length=55)
+    payer_city: str = Field(default="Springfield", min_length=2, max_length=30)
+    payer_state: str = Field(default="IL", pattern=r"^[A-Z]{2}$")
+    payer_postal_code: str = Field(default="62701", pattern=r"^[0-9]{5}([0-9]{4})?$")
+    payer_contact_phone: str = Field(default="8005550100", pattern=r"^[0-9]{10}$")
+    fhir_identifier_base: str = "https://claims.example/fhir"
+    x12_usage_indicator: Literal["P", "T"] = "T"  # ISA15: "P" once trading partners are live
+    # Set by the CLI for more than one worker: prometheus_client's multiprocess directory.
+    prometheus_multiproc_dir: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("prometheus_multiproc_dir", "PROMETHEUS_MULTIPROC_DIR"),
+    )
 
     @field_validator("api_keys")
     @classmethod
