@@ -342,3 +342,11 @@ def test_modifier_rates_are_loaded_for_the_claim_codes(
     authorization(admin, authorization_number="PA-1", units=1)
     body = claim_body(lines=[line(procedure_code="70551", modifiers=modifiers, billed_amount="900.00")])
     assert submit(client, body)["lines"][0]["allowed_amount"] == allowed
+
+
+def test_the_documented_schema_round_trips_the_eob(client: TestClient, worked: Json) -> None:
+    """openapi.json's EobOut describes exactly the JSON returned: no field missing or extra."""
+    from service.api.schemas.claims import EobOut
+
+    response = client.post("/v1/claims", json=claim_body(), headers=WRITE)
+    assert EobOut.model_validate_json(response.content).model_dump(mode="json") == response.json()
