@@ -258,3 +258,27 @@ def test_accumulators_need_the_read_scope_and_a_sane_year(client: TestClient, wo
     response = client.get("/v1/members/M-100/accumulators?plan_year=twenty", headers=READ)
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "plan_year"]
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _adjudicated(status: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("claims_adjudicated_total", {"status": status}) or 0.0
+
+
+def test_adjudications_are_counted_once(client: TestClient, worked: Json, unpriced: str) -> None:
+    from prometheus_client import REGISTRY
+
+    paid, pended = _adjudicated("paid"), _adjudicated("pended")
+    timings = REGISTRY.get_sample_value("claims_adjudication_duration_seconds_count") or 0.0
+    submit(client, claim_body("CLM-PAID", lines=[line(service_date="2026-03-02")]))
+    submit(client, claim_body("CLM-PAID", lines=[line(service_date="2026-03-02")]), status=200)  # replay
+    client.post("/v1/estimates", json=claim_body("EST"), headers=WRITE)
+    client.post("/v1/claims/CLM-0001/adjudicate", headers=WRITE)  # pends again
+
+    assert _adjudicated("paid") == paid + 1
+    assert _adjudicated("pended") == pended + 1
+    assert REGISTRY.get_sample_value("claims_adjudication_duration_seconds_count") == timings + 2
