@@ -179,3 +179,14 @@ def test_pyx12_does_report_errors() -> None:
     assert broken != text
     assert pyx12_errors(broken)
     assert pyx12_errors(text.replace("NM1*QC*1******MI", "NM1*QC*1*****MI"))
+
+
+def test_every_character_our_identifiers_allow_stays_valid_x12() -> None:
+    claim = golden_claim(GOLDEN["01_worked_example"])
+    eob = {**claim.eob, "claim_id": "clm_2026:01.x-Y", "member_id": "m_a:1.b"}
+    text = _advice(
+        remittance_events([stored(eob, dict(claim.request))]), Payee(PAYEE.npi, "O'Brien & Sons, Inc.")
+    )
+    assert pyx12_errors(text) == []
+    (loop,) = claim_loops(text)
+    assert loop["clp"][1] == "clm_2026:01.x-Y"
