@@ -10,8 +10,9 @@ request is one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Path
 from sqlalchemy.orm import Session
 
 from ...db.base import Base
@@ -211,7 +212,11 @@ def create_contract(body: ContractIn, session: SessionDep) -> ContractOut:
 
 
 @router.get("/contracts/{contract_id}", responses=_READ_ERRORS, summary="Read a contract")
-def read_contract(contract_id: int, session: SessionDep) -> ContractOut:
+def read_contract(
+    # Bounded to the id column's range: a larger number would fail in the database (500), not 422.
+    contract_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    session: SessionDep,
+) -> ContractOut:
     row = repo.contract_by_id(session, contract_id)
     if row is None:
         raise NotFound(f"no contract {contract_id}")
