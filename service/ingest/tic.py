@@ -101,6 +101,9 @@ class TicReport:
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**{k: v for k, v in vars(self).items() if k != "skipped"}, "skipped": dict(self.skipped)}
+
     def warn(self, message: str) -> None:
         self.warning_count += 1
         if len(self.warnings) < MAX_WARNINGS:
@@ -242,6 +245,7 @@ class TicReader:
         self._set_id = 0
         self._warned_npis: set[str] = set()
         self._rounded = 0
+        self.tin_only_groups: set[int] = set()  # defined, but with no provider to contract
         self.groups = _Buffer(StagingTable(conn, "staged_tic_groups", _GROUP_COLUMNS, ("seq",)))
         self.refs = _Buffer(StagingTable(conn, "staged_tic_refs", _REF_COLUMNS))
         self.prices = _Buffer(StagingTable(conn, "staged_tic_prices", _PRICE_COLUMNS))
@@ -270,6 +274,7 @@ class TicReader:
         self._drain()
         for buffer in (self.groups, self.refs, self.prices):
             buffer.flush()
+            buffer.table.analyze()
         self._check_top_level()
         if self._rounded:
             self.report.warn(f"{self._rounded} negotiated rate(s) had fractions of a cent: rounded half up")
@@ -420,6 +425,7 @@ class TicReader:
             # A TIN-only arrangement: with a TIN of type npi, that NPI is the provider.
             if tin_type != "npi":
                 self.report.skipped["provider group without NPI (TIN only)"] += 1
+                self.tin_only_groups.add(group_id)
                 return
             numbers = [_npi_number(int(tin_value) if tin_value.isdigit() else tin_value, f"{path}.tin.value")]
         for number in numbers:
@@ -541,7 +547,10 @@ class TicImport:
             "SELECT group_id, count(*) FROM staged_tic_refs r WHERE NOT EXISTS "
             "(SELECT 1 FROM staged_tic_groups g WHERE g.group_id = r.group_id) GROUP BY group_id"
         ).all()
+        assert self._reader is not None
         for group_id, references in missing:
+            if group_id in self._reader.tin_only_groups:
+                continue
             self.report.skipped["reference to an undefined provider group"] += int(references)
             self.report.warn(f"provider group {group_id} is referenced but not in provider_references")
 

@@ -8,11 +8,15 @@ from datetime import date
 from typing import Any
 
 from fastapi import Query, Request
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ...export.tic import network_has_rates, tic_in_network_file
 from ...ingest.tic import TicFormatError, TicImport, UnknownNetwork
+from ...repositories import reference as reference_repo
 from ..auth import Access, scoped_router
-from ..problems import NotFound, Unprocessable
+from ..deps import SessionDep
+from ..problems import Conflict, NotFound, Unprocessable
 from ..schemas.ingest import TicImportOut
 from ..upload import body_chunks, require_media_type
 
@@ -64,17 +68,31 @@ async def import_tic(
         ) from None
     finally:
         await run_in_threadpool(tic.abort)
-    return TicImportOut(
-        network_code=report.network_code,
-        providers_created=report.providers_created,
-        providers_updated=report.providers_updated,
-        providers_unchanged=report.providers_unchanged,
-        fee_schedules=report.fee_schedules,
-        contracts_created=report.contracts_created,
-        contracts_updated=report.contracts_updated,
-        contracts_ended=report.contracts_ended,
-        rates=report.rates,
-        skipped=dict(report.skipped),
-        warnings=report.warnings,
-        warning_count=report.warning_count,
-    )
+    return TicImportOut(**report.as_dict())
+
+
+@router.get(
+    "/networks/{code}/tic-in-network",
+    summary="The network's contracts and rates as a Transparency-in-Coverage in-network-rates file",
+    description="Streamed; validates against the CMS schema v2. One provider group per fee schedule "
+    "(provider_group_id is the schedule's id).",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+        404: {"description": "Unknown network"},
+        409: {"description": "The network has no contracted rates to publish"},
+    },
+)
+def export_tic(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    as_of: date | None = Query(None, description="Only contracts in effect on this date; default: all"),
+) -> StreamingResponse:
+    network = reference_repo.network_by_code(session, code)
+    if network is None:
+        raise NotFound(f"no network {code!r}")
+    if not network_has_rates(session.connection(), network.id, as_of):
+        raise Conflict(f"network {code!r} has no contracted rates: a TiC file needs at least one")
+    chunks = tic_in_network_file(request.app.state.engine, network.id, as_of, date.today())
+    return StreamingResponse(chunks, media_type="application/json")
