@@ -13,10 +13,10 @@ _WIDTH = 30
 
 
 class ProgressBar:
-    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr, interval: float = 0.25) -> None:
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, interval: float = 0.25) -> None:
         self.total = max(total, 1)
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.interval = interval
         self.done = 0
         self._started = time.monotonic()
