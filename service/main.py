@@ -8,7 +8,7 @@ from .api.auth import AuthMiddleware, KeyRing
 from .api.limits import BodyLimitMiddleware
 from .api.metrics_middleware import MetricsMiddleware
 from .api.problems import install_problem_handlers
-from .api.routes import claims, directory, exports, ops, reference
+from .api.routes import claims, directory, exports, ops, rates, reference, tic
 from .db.session import create_db_engine, create_session_factory
 from .logs import RequestContextMiddleware, configure_logging
 from .settings import Settings, get_settings
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(claims.write_router)
     app.include_router(claims.read_router)
     app.include_router(exports.router)
+    app.include_router(rates.router)
+    app.include_router(tic.router)
 
     install_problem_handlers(app)
     # Added last runs first: the key is checked before anything reads the body.
