@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from .api.auth import AuthMiddleware, KeyRing
 from .api.limits import BodyLimitMiddleware
 from .api.metrics_middleware import MetricsMiddleware
+from .api.problem_docs import document_problems
 from .api.problems import install_problem_handlers
 from .api.routes import claims, directory, exports, ops, rates, reference, tic
 from .db.session import create_db_engine, create_session_factory
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tic.router)
 
     install_problem_handlers(app)
+    document_problems(app)
     # Added last runs first: the key is checked before anything reads the body.
     app.add_middleware(
         BodyLimitMiddleware,
