@@ -1,0 +1,477 @@
+"""Claims benchmark (issue 7): claims/s and latency through HTTP on PostgreSQL, against a baseline.
+
+    .venv/bin/python bench/claims_bench.py --duration 20
+
+One run, in this order:
+1. baseline: bench/baseline_app.py (parse the claim into the service's ClaimIn and echo it),
+   started like the service (uvicorn, one worker per core); wrk drives it to its maximum;
+2. the service: `claims-service serve` on PostgreSQL with one worker per core on a free
+   loopback port; the benchmark database is emptied (DROP SCHEMA) and the reference data of
+   bench/refdata.py is loaded through the API (rates through the CSV endpoint);
+3. maximum throughput: wrk (a separate process, closed loop) posts new claims of 1 to 5 lines;
+4. p99 at 70% of that maximum: bench/load.py posts at a fixed rate (open loop);
+5. cost growth, one claim at a time, alternating: 1-line vs 50-line claims, and the same claims
+   billed by providers on 2,000-rate vs 1,000,000-rate fee schedules;
+6. checks that every accumulator equals the sums over the stored claim lines.
+
+Targets (issue 7), all from this one run: claims/s >= 0.20x the baseline's requests/s with zero
+errors; p99 <= 50 ms at 70% of the maximum; 1,000,000-rate latency within 10% of 2,000-rate
+latency (medians). Exit status 0 when every target and check passes.
+
+Needs wrk (`apt-get install -y wrk`) and PostgreSQL. The benchmark database (--database-url,
+default claims_bench on 127.0.0.1) is created if missing and EMPTIED on every run, unless
+--reuse-data finds it already loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(ROOT))  # the service package, whether or not it is pip-installed
+
+import psycopg  # noqa: E402
+import refdata  # noqa: E402
+import workload  # noqa: E402
+
+BIN = Path(sys.executable).parent
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/claims_bench"
+API_KEY = "bench-" + secrets.token_hex(8)
+MAX_CLAIMS_PER_SECOND = 1_500  # sizes the claim files; a faster server wraps (see claims.lua)
+SEED = 7
+
+Json = dict[str, Any]
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], health_url: str, log: Path) -> Iterator[None]:
+    """Run a server (own process group) until the block ends; its output goes to `log`."""
+    env = {**env, "PYTHONPATH": str(ROOT)}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_until_up(health_url, process)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)  # uvicorn's supervisor stops its workers
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def baseline_command(port: int, workers: int) -> list[str]:
+    return [
+        str(BIN / "uvicorn"),
+        "baseline_app:app",
+        "--app-dir",
+        str(BENCH_DIR),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "10",
+    ]
+
+
+def service_command(port: int, workers: int) -> list[str]:
+    # `python -m service.cli` is the `claims-service` console script, installed or not.
+    serve = [sys.executable, "-m", "service.cli", "serve"]
+    return [*serve, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+
+
+# ---------------------------------------------------------------- load generators
+
+
+def wrk(url: str, claims: Path, connections: int, duration: float) -> Json:
+    """Closed loop: `connections` connections, each posting the next claim as soon as it has an answer."""
+    command = [
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "--script",
+        str(BENCH_DIR / "claims.lua"),
+        url,
+        "--",
+        str(claims),
+        API_KEY,
+        "1",
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in output.splitlines() if ln.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    seconds = raw["duration_us"] / 1e6
+    latency = {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()}
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 2),
+        "rate": round(raw["requests"] / seconds, 1),
+        "errors": sum(raw["errors"].values()),
+        "error_kinds": raw["errors"],
+        "latency_ms": latency,
+    }
+
+
+def load_process(mode: str, url: str, duration: float, *files: Path, rate: float | None = None) -> Json:
+    command = [sys.executable, str(BENCH_DIR / "load.py"), mode, "--url", url, "--api-key", API_KEY]
+    command += ["--claims", str(files[0]), "--duration", str(duration)]
+    if rate is not None:
+        command += ["--rate", f"{rate:.1f}"]
+    if len(files) > 1:
+        command += ["--claims-b", str(files[1])]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 120)
+    result: Json = json.loads(output.stdout)
+    return result
+
+
+# ---------------------------------------------------------------- database
+
+
+def psycopg_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def ensure_database(url: str) -> None:
+    target = psycopg.conninfo.conninfo_to_dict(psycopg_url(url))
+    name = str(target["dbname"])
+    admin = psycopg.conninfo.make_conninfo(psycopg_url(url), dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+
+
+def empty_database(url: str) -> None:
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+def data_loaded(url: str, ds: refdata.Dataset) -> bool:
+    """True when the database holds this dataset (the last things loaded, at full size)."""
+    try:
+        with psycopg.connect(psycopg_url(url)) as conn:
+            members = conn.execute("SELECT count(*) FROM members").fetchone()
+            big = conn.execute(
+                "SELECT rate_count FROM fee_schedules WHERE code = %s", (refdata.big_schedule(1),)
+            ).fetchone()
+            authorizations = conn.execute("SELECT count(*) FROM authorizations").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return False
+    expected_authorizations = len(range(0, refdata.MEMBERS, 3))
+    return (
+        members == (refdata.MEMBERS,)
+        and big == (ds.big_rates,)
+        and authorizations == (expected_authorizations,)
+    )
+
+
+ACCUMULATOR_CHECK = """
+WITH lines AS (
+    SELECT l.member_id, CAST(EXTRACT(YEAR FROM l.service_date) AS integer) AS plan_year,
+           l.accumulator_tier AS tier,
+           sum(l.deductible_amount) AS deductible,
+           sum(l.deductible_amount + l.copay_amount + l.coinsurance_amount) AS out_of_pocket
+    FROM claim_lines l JOIN claims c ON c.id = l.claim_id
+    WHERE c.status <> 'voided' AND l.status = 'paid' AND l.accumulator_tier IS NOT NULL
+    GROUP BY 1, 2, 3
+), postings AS (
+    SELECT member_id, plan_year, tier, sum(deductible) AS deductible, sum(out_of_pocket) AS out_of_pocket
+    FROM accumulator_postings GROUP BY 1, 2, 3
+), buckets AS (
+    SELECT coalesce(a.member_id, l.member_id, p.member_id) AS member_id,
+           coalesce(a.deductible_met, 0) AS met_deductible, coalesce(a.out_of_pocket_met, 0) AS met_oop,
+           coalesce(l.deductible, 0) AS line_deductible, coalesce(l.out_of_pocket, 0) AS line_oop,
+           coalesce(p.deductible, 0) AS posted_deductible, coalesce(p.out_of_pocket, 0) AS posted_oop,
+           coalesce(a.tier, l.tier, p.tier) AS tier
+    FROM accumulators a
+    FULL JOIN lines l USING (member_id, plan_year, tier)
+    FULL JOIN postings p USING (member_id, plan_year, tier)
+)
+SELECT count(*),
+       count(*) FILTER (WHERE met_deductible <> line_deductible OR met_oop <> line_oop),
+       count(*) FILTER (WHERE met_deductible <> posted_deductible OR met_oop <> posted_oop),
+       count(*) FILTER (WHERE met_deductible > CASE WHEN b.tier = 'in_network'
+                                                    THEN p.in_deductible ELSE p.oon_deductible END
+                           OR met_oop > CASE WHEN b.tier = 'in_network'
+                                             THEN p.in_out_of_pocket_max ELSE p.oon_out_of_pocket_max END)
+FROM buckets b JOIN members m ON m.id = b.member_id JOIN plans p ON p.id = m.plan_id
+"""
+
+
+def check_accumulators(url: str) -> Json:
+    """Accumulators against the sums over stored EOB lines and over the postings, and the plan limits."""
+    with psycopg.connect(psycopg_url(url)) as conn:
+        row = conn.execute(ACCUMULATOR_CHECK).fetchone()
+        claims = conn.execute("SELECT status, count(*) FROM claims GROUP BY 1 ORDER BY 1").fetchall()
+    assert row is not None
+    buckets, vs_lines, vs_postings, over_limit = row
+    return {
+        "buckets": buckets,
+        "mismatch_vs_lines": vs_lines,
+        "mismatch_vs_postings": vs_postings,
+        "over_plan_limit": over_limit,
+        "claims_by_status": dict(claims),
+        "ok": buckets > 0 and vs_lines == vs_postings == over_limit == 0,
+    }
+
+
+# ---------------------------------------------------------------- the run
+
+
+def machine() -> Json:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(ln.split()[1])
+        for ln in Path("/proc/meminfo").read_text().splitlines()
+        if ln.startswith("MemTotal")
+    )
+    return {
+        "cores": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "ram_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+    }
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.run_id = secrets.token_hex(3)
+        self.ds = refdata.build_dataset(SEED, args.big_rates)
+        self.results: Json = {"machine": machine(), "args": vars(args)}
+
+    def claims_file(self, name: str, claims: Iterator[Json]) -> Path:
+        return workload.write(self.tmp / f"{name}.jsonl", claims)
+
+    def maker(self, name: str) -> workload.ClaimMaker:
+        prefix = f"{self.run_id}-{name}"
+        return workload.ClaimMaker(self.ds, zlib.crc32(prefix.encode()), prefix)
+
+    def mixed_file(self, name: str, seconds: float, rate: float = MAX_CLAIMS_PER_SECOND) -> Path:
+        return self.claims_file(name, workload.mixed(self.maker(name), int(seconds * rate) + 100))
+
+    def baseline(self) -> None:
+        args, port = self.args, free_port()
+        claims = self.mixed_file("baseline", args.warmup + args.duration, 10_000)
+        url = f"http://127.0.0.1:{port}"
+        say(f"baseline: {args.workers} uvicorn workers on port {port}")
+        with server(
+            baseline_command(port, args.workers),
+            dict(os.environ),
+            f"{url}/healthz",
+            self.tmp / "baseline.log",
+        ):
+            wrk(f"{url}/v1/claims", claims, args.connections, args.warmup)
+            self.results["baseline"] = wrk(f"{url}/v1/claims", claims, args.connections, args.duration)
+        say(f"  baseline: {self.results['baseline']['rate']} requests/s")
+
+    def service(self) -> None:
+        args, port = self.args, free_port()
+        url = f"http://127.0.0.1:{port}"
+        ensure_database(args.database_url)
+        reuse = args.reuse_data and data_loaded(args.database_url, self.ds)
+        if not reuse:
+            empty_database(args.database_url)
+        env = {
+            **os.environ,
+            "CLAIMS_DATABASE_URL": args.database_url,
+            "CLAIMS_API_KEYS": json.dumps({API_KEY: ["admin", "claims:write", "claims:read"]}),
+        }
+        say(f"service: {args.workers} workers on port {port}, database {args.database_url}")
+        with server(service_command(port, args.workers), env, f"{url}/readyz", self.tmp / "service.log"):
+            if reuse:
+                say("  reference data already loaded (--reuse-data)")
+            else:
+                self.load_reference_data(url)
+            self.drive(f"{url}/v1/claims")
+        self.results["accumulators"] = check_accumulators(args.database_url)
+
+    def load_reference_data(self, url: str) -> None:
+        say("loading reference data through the API:")
+        started = time.perf_counter()
+        asyncio.run(refdata.load(url, API_KEY, self.ds, self.args.load_concurrency, say))
+        self.results["load_seconds"] = round(time.perf_counter() - started, 1)
+
+    def drive(self, url: str) -> None:
+        args = self.args
+        warm = self.mixed_file("warmup", args.warmup)
+        wrk(url, warm, args.connections, args.warmup)
+        say("maximum throughput (wrk)...")
+        peak = wrk(url, self.mixed_file("max", args.duration), args.connections, args.duration)
+        self.results["max"] = peak
+        say(f"  {peak['rate']} claims/s, p99 {peak['latency_ms']['p99']} ms, {peak['errors']} errors")
+
+        rate = round(0.7 * peak["rate"], 1)
+        say(f"paced at 70% of the maximum: {rate} claims/s (load.py, open loop)...")
+        paced_file = self.mixed_file("paced", args.duration, rate)
+        self.results["paced"] = load_process("paced", url, args.duration, paced_file, rate=rate)
+
+        say("1 line vs 50 lines per claim, alternating, one at a time...")
+        count = int(args.duration * 200)
+        one = self.claims_file("lines1", workload.fixed_lines(self.maker("lines1"), count, 1))
+        fifty = self.claims_file("lines50", workload.fixed_lines(self.maker("lines50"), count, 50))
+        self.results["lines"] = load_process("alternate", url, args.duration, one, fifty)
+
+        say(f"2,000-rate vs {args.big_rates:,}-rate fee schedules, alternating, one at a time...")
+        small, big = workload.schedule_pairs(self.ds, count, SEED, f"{self.run_id}-sched")
+        files = self.claims_file("small", small), self.claims_file("big", big)
+        self.results["schedules"] = load_process("alternate", url, args.duration, *files)
+
+
+def targets(results: Json) -> list[tuple[str, bool, str]]:
+    base, peak, paced = results["baseline"], results["max"], results["paced"]
+    ratio = peak["rate"] / base["rate"]
+    errors = peak["errors"] + paced["errors"] + results["lines"]["errors"] + results["schedules"]["errors"]
+    p99 = paced["latency_ms"]["p99"]
+    small = results["schedules"]["a_latency_ms"]["p50"]
+    big = results["schedules"]["b_latency_ms"]["p50"]
+    acc = results["accumulators"]
+    return [
+        ("claims/s >= 0.20x baseline", ratio >= 0.20, f"{ratio:.3f}x ({peak['rate']} / {base['rate']})"),
+        ("zero errors", errors == 0, f"{errors} errors"),
+        ("p99 <= 50 ms at 70% of max", p99 <= 50, f"p99 {p99} ms at {paced['target_rate']} claims/s"),
+        (
+            "big schedules within 10%",
+            big <= small * 1.10,
+            f"p50 {big} ms vs {small} ms ({big / small - 1:+.1%})",
+        ),
+        (
+            "accumulators = sums over EOBs",
+            acc["ok"],
+            f"{acc['buckets']} buckets, {acc['mismatch_vs_lines']} mismatches",
+        ),
+    ]
+
+
+def report(results: Json) -> bool:
+    m = results["machine"]
+    lat = "p50 {p50} / p95 {p95} / p99 {p99} ms"
+    base, peak, paced = results["baseline"], results["max"], results["paced"]
+    lines, sched = results["lines"], results["schedules"]
+    print(f"\nmachine: {m['cores']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM, Python {m['python']}")
+    if "load_seconds" in results:
+        print(f"reference data loaded through the API in {results['load_seconds']} s")
+    print(f"baseline (parse + echo): {base['rate']} req/s, " + lat.format(**base["latency_ms"]))
+    print(f"claims, max throughput:  {peak['rate']} claims/s, " + lat.format(**peak["latency_ms"]))
+    print(f"claims at 70% ({paced['target_rate']}/s, open loop): " + lat.format(**paced["latency_ms"]))
+    print("one claim at a time (alternating series):")
+    print("  1 line:             " + lat.format(**lines["a_latency_ms"]))
+    print("  50 lines:           " + lat.format(**lines["b_latency_ms"]))
+    print("  2,000-rate FS:      " + lat.format(**sched["a_latency_ms"]))
+    print(f"  {results['args']['big_rates']:,}-rate FS: " + lat.format(**sched["b_latency_ms"]))
+    print(f"claims stored by status: {results['accumulators']['claims_by_status']}")
+    print("\ntargets:")
+    checks = targets(results)
+    for name, ok, detail in checks:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {name}: {detail}")
+    return all(ok for _, ok, _ in checks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=20, help="seconds per measured phase (default 20)")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up before each maximum")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="default: cores")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CLAIMS_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="PostgreSQL database the benchmark owns (EMPTIED on every run unless --reuse-data)",
+    )
+    parser.add_argument("--reuse-data", action="store_true", help="keep the reference data if already loaded")
+    parser.add_argument("--big-rates", type=int, default=1_000_000, help="rates per big fee schedule")
+    parser.add_argument("--load-concurrency", type=int, default=16, help="parallel requests while loading")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        parser.error("wrk not found: apt-get install -y wrk")
+
+    tmp = Path(tempfile.mkdtemp(prefix="claims-bench-"))
+    run = Run(args, tmp)
+    try:
+        run.baseline()
+        run.service()
+    except Exception:
+        say(f"benchmark failed; server logs kept in {tmp}")
+        raise
+    passed = report(run.results)
+    if args.json:
+        args.json.write_text(json.dumps(run.results, indent=2, default=str) + "\n")
+    shutil.rmtree(tmp)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
