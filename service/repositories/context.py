@@ -303,8 +303,8 @@ def _paid_lines(session: Session, member_pk: int, claim: Claim) -> frozenset[Dup
         .where(
             ClaimLineRow.member_id == member_pk,
             ClaimLineRow.status == LineStatus.PAID.value,
-            ClaimLineRow.procedure_code.in_({line.procedure_code for line in claim.lines}),
-            ClaimLineRow.service_date.in_({line.service_date for line in claim.lines}),
+            ClaimLineRow.procedure_code.in_(sorted({line.procedure_code for line in claim.lines})),
+            ClaimLineRow.service_date.in_(sorted({line.service_date for line in claim.lines})),
             ClaimRow.billing_provider_npi == claim.billing_provider_npi,
             ClaimRow.status != ClaimStatus.VOIDED.value,
             ClaimRow.claim_id != claim.claim_id,

@@ -350,3 +350,26 @@ def test_the_documented_schema_round_trips_the_eob(client: TestClient, worked: J
 
     response = client.post("/v1/claims", json=claim_body(), headers=WRITE)
     assert EobOut.model_validate_json(response.content).model_dump(mode="json") == response.json()
+
+
+def test_each_plan_year_accumulates_separately(client: TestClient, admin: TestClient, worked: Json) -> None:
+    """Lines in December and January post to two plan years; the EOB shows the last line's."""
+    from tests.claims_support import accumulators
+    from tests.factories import member
+
+    member(admin, member_id="M-300", coverage_from="2025-01-01")
+    december = line(1, procedure_code="99214", billed_amount="300.00", service_date="2025-12-15")
+    january = line(2, procedure_code="99214", billed_amount="300.00", service_date="2026-01-05")
+    eob = submit(client, claim_body("SPAN", member_id="M-300", lines=[december, january]))
+    # December: the ACME contract starts in 2026, so out of network at 150% of 130.00.
+    assert [ln["network_status"] for ln in eob["lines"]] == ["out_of_network", "in_network"]
+    assert eob["accumulators"]["plan_year"] == 2026
+    assert eob["accumulators"]["in_network"]["out_of_pocket_met"] == "25.00"
+
+    later = submit(
+        client, claim_body("DEC-2", member_id="M-300", lines=[{**december, "service_date": "2025-12-16"}])
+    )
+    assert later["accumulators"]["plan_year"] == 2025
+    assert later["accumulators"]["out_of_network"]["deductible_met"] == "390.00"
+    assert accumulators(client, "M-300", 2025)["out_of_network"]["deductible_met"] == "390.00"
+    assert accumulators(client, "M-300", 2026)["out_of_network"]["deductible_met"] == "0.00"
