@@ -282,3 +282,14 @@ def test_adjudications_are_counted_once(client: TestClient, worked: Json, unpric
     assert _adjudicated("paid") == paid + 1
     assert _adjudicated("pended") == pended + 1
     assert REGISTRY.get_sample_value("claims_adjudication_duration_seconds_count") == timings + 2
+
+
+def test_an_eob_breaking_an_invariant_is_never_posted(
+    client: TestClient, worked: Json, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts = row_counts(engine)
+    monkeypatch.setattr(claims_service, "check_invariants", lambda eob: ["1: billed != plan paid"])
+    response = client.post("/v1/claims", json=claim_body(), headers=WRITE)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert row_counts(engine) == counts
