@@ -11,7 +11,7 @@ from ...repositories import reference as repo
 from ..auth import Access, scoped_router
 from ..deps import SessionDep
 from ..problems import NotFound
-from ..schemas.common import IsoDate, Npi
+from ..schemas.common import Identifier, IsoDate, Npi
 from ..schemas.reference import ContractOut, DirectoryEntryOut
 
 router = scoped_router(Access.ANY_KEY, prefix="/v1", tags=["directory"])
@@ -24,7 +24,7 @@ router = scoped_router(Access.ANY_KEY, prefix="/v1", tags=["directory"])
     description="An unknown provider is simply not in network. `date` defaults to the server's today.",
 )
 def provider_network_status(
-    code: str,
+    code: Identifier,
     npi: Annotated[Npi, Path()],
     session: SessionDep,
     on: Annotated[IsoDate | None, Query(alias="date")] = None,

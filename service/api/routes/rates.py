@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from ...ingest.csv_rates import CsvRatesImport, CsvRowError, UnknownFeeSchedule
 from ..auth import Access, scoped_router
 from ..problems import NotFound, Unprocessable
+from ..schemas.common import Identifier
 from ..schemas.ingest import RateCountOut
 from ..upload import body_chunks, require_media_type
 
@@ -46,7 +47,7 @@ _CSV_BODY: dict[str, Any] = {
     },
     openapi_extra=_CSV_BODY,
 )
-async def replace_rates(code: str, request: Request) -> RateCountOut:
+async def replace_rates(code: Identifier, request: Request) -> RateCountOut:
     require_media_type(request, "text/csv", "application/csv")
     upload = CsvRatesImport(request.app.state.engine, code)
     try:

@@ -30,6 +30,7 @@ from ...repositories import reference as repo
 from ..auth import Access, scoped_router
 from ..deps import SessionDep
 from ..problems import Conflict, NotFound, Unprocessable
+from ..schemas.common import Identifier
 from ..schemas.reference import (
     AuthorizationIn,
     AuthorizationOut,
@@ -85,7 +86,7 @@ def create_network(body: NetworkIn, session: SessionDep) -> NetworkOut:
 
 
 @router.get("/networks/{code}", responses=_READ_ERRORS, summary="Read a network")
-def read_network(code: str, session: SessionDep) -> NetworkOut:
+def read_network(code: Identifier, session: SessionDep) -> NetworkOut:
     row = repo.network_by_code(session, code)
     if row is None:
         raise NotFound(f"no network {code!r}")
@@ -104,7 +105,7 @@ def create_provider(body: ProviderIn, session: SessionDep) -> ProviderOut:
 
 
 @router.get("/providers/{npi}", responses=_READ_ERRORS, summary="Read a provider")
-def read_provider(npi: str, session: SessionDep) -> ProviderOut:
+def read_provider(npi: Identifier, session: SessionDep) -> ProviderOut:
     row = repo.provider_by_npi(session, npi)
     if row is None:
         raise NotFound(f"no provider {npi!r}")
@@ -154,7 +155,7 @@ def create_fee_schedule(body: FeeScheduleIn, session: SessionDep) -> FeeSchedule
 
 
 @router.get("/fee-schedules/{code}", responses=_READ_ERRORS, summary="Read a fee schedule's summary")
-def read_fee_schedule(code: str, session: SessionDep) -> FeeScheduleOut:
+def read_fee_schedule(code: Identifier, session: SessionDep) -> FeeScheduleOut:
     row = repo.fee_schedule_by_code(session, code)
     if row is None:
         raise NotFound(f"no fee schedule {code!r}")
@@ -282,7 +283,7 @@ def create_plan(body: PlanIn, session: SessionDep) -> PlanOut:
 
 
 @router.get("/plans/{code}", responses=_READ_ERRORS, summary="Read a plan, in the shape it was created")
-def read_plan(code: str, session: SessionDep) -> PlanOut:
+def read_plan(code: Identifier, session: SessionDep) -> PlanOut:
     row = repo.plan_by_code(session, code)
     if row is None:
         raise NotFound(f"no plan {code!r}")
@@ -310,7 +311,7 @@ def create_member(body: MemberIn, session: SessionDep) -> MemberOut:
 
 
 @router.get("/members/{member_id}", responses=_READ_ERRORS, summary="Read a member's enrolment")
-def read_member(member_id: str, session: SessionDep) -> MemberOut:
+def read_member(member_id: Identifier, session: SessionDep) -> MemberOut:
     row = repo.member_by_member_id(session, member_id)
     if row is None:
         raise NotFound(f"no member {member_id!r}")
@@ -354,7 +355,7 @@ def create_authorization(body: AuthorizationIn, session: SessionDep) -> Authoriz
     responses=_READ_ERRORS,
     summary="Read a prior authorization, with the units used so far",
 )
-def read_authorization(authorization_number: str, session: SessionDep) -> AuthorizationOut:
+def read_authorization(authorization_number: Identifier, session: SessionDep) -> AuthorizationOut:
     row = repo.authorization_by_number(session, authorization_number)
     if row is None:
         raise NotFound(f"no authorization {authorization_number!r}")

@@ -17,6 +17,7 @@ from ...repositories import reference as reference_repo
 from ..auth import Access, scoped_router
 from ..deps import SessionDep
 from ..problems import Conflict, NotFound, Unprocessable
+from ..schemas.common import Identifier
 from ..schemas.ingest import TicImportOut
 from ..upload import body_chunks, require_media_type
 
@@ -46,7 +47,7 @@ _TIC_BODY: dict[str, Any] = {
     openapi_extra=_TIC_BODY,
 )
 async def import_tic(
-    code: str,
+    code: Identifier,
     request: Request,
     effective_from: date | None = Query(
         None, description="Start of the contracts; default: the file's last_updated_on"
@@ -84,7 +85,7 @@ async def import_tic(
     },
 )
 def export_tic(
-    code: str,
+    code: Identifier,
     request: Request,
     session: SessionDep,
     as_of: date | None = Query(None, description="Only contracts in effect on this date; default: all"),

@@ -40,7 +40,9 @@ def _dotted_icd10(code: str) -> str:
 
 DiagnosisCode = Annotated[str, StringConstraints(max_length=8)]
 PlaceOfService = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
-AuthorizationNumber = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# The shape POST /v1/authorizations accepts: any other value could never match one (and a NUL
+# character would be stored with the claim).
+AuthorizationNumber = Identifier
 
 
 class LineIn(StrictModel):

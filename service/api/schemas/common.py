@@ -76,7 +76,12 @@ CodeRangeText = Annotated[str, StringConstraints(max_length=11), AfterValidator(
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# Free text, but no control characters: PostgreSQL refuses NUL in text (a 500), and a name with a
+# line break or escape sequence is junk in every report and file it reaches.
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]*$"),
+]
 IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
