@@ -199,7 +199,8 @@ class AdjudicationContext:
     # Every contract of the plan's network (for the QPA median). Loaded only when a line can be
     # protected (emergency claim or a facility NPI); empty otherwise.
     network_contracts: tuple[Contract, ...] = ()
-    # The member's approved authorizations, with units used so far.
+    # The member's approved authorizations, with units used so far. Denied ones may be included
+    # too: a line whose only matching authorization was denied then gets CARC 39 instead of 197.
     authorizations: tuple[Authorization, ...] = ()
     accumulators: Accumulators = field(default_factory=dict)
     # Paid lines of the member's other non-voided claims.
