@@ -6,7 +6,8 @@
    facility's; every provider's when a line can be protected, for the QPA median),
 4. the rates for the claim's procedure codes only (every modifier) of those contracts' fee
    schedules and of the out-of-network reference schedule,
-5. the member's approved authorizations (used-up ones too: they make "units short", CARC 198),
+5. the member's authorizations: approved ones, used up or not (units short is CARC 198), and
+   denied ones (a line whose only match was denied is CARC 39, not 197),
 6. the accumulators of the plan years the claim touches,
 7. the duplicate keys of paid lines of the member's other non-voided claims.
 
@@ -261,7 +262,6 @@ def _authorizations(session: Session, member_pk: int, first: date, last: date) -
         .outerjoin(ProviderRow, AuthorizationRow.provider_id == ProviderRow.id)
         .where(
             AuthorizationRow.member_id == member_pk,
-            AuthorizationRow.status == AuthorizationStatus.APPROVED.value,
             _overlaps(AuthorizationRow.valid_from, AuthorizationRow.valid_to, first, last),
         )
         .order_by(AuthorizationRow.id)

@@ -373,3 +373,13 @@ def test_each_plan_year_accumulates_separately(client: TestClient, admin: TestCl
     assert later["accumulators"]["out_of_network"]["deductible_met"] == "390.00"
     assert accumulators(client, "M-300", 2025)["out_of_network"]["deductible_met"] == "390.00"
     assert accumulators(client, "M-300", 2026)["out_of_network"]["deductible_met"] == "0.00"
+
+
+def test_a_denied_authorization_denies_with_carc_39(
+    client: TestClient, admin: TestClient, worked: Json
+) -> None:
+    from tests.factories import authorization
+
+    authorization(admin, authorization_number="PA-NO", units=1, status="denied")
+    eob = submit(client, claim_body(lines=[line(procedure_code="70551", billed_amount="900.00")]))
+    assert adjustment_codes(eob["lines"][0]) == ["CO-39"]
