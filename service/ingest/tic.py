@@ -71,6 +71,10 @@ _PLAN_FIELDS = ("plan_name", "plan_id_type", "plan_id", "plan_market_type", "iss
 _PERCENT_PLACES = Decimal("0.0001")
 _MAX_PERCENT = Decimal("99900")
 _MAX_AMOUNT = Decimal("1e10")  # Numeric(12, 2)
+_NO_MODIFIER = ("",)
+
+# (modifier, allowed_amount, percent_of_billed, expiration_date) for one staged price row.
+PriceRow = tuple[str, Decimal | None, Decimal | None, str]
 
 
 class TicFormatError(Exception):
@@ -146,7 +150,7 @@ def _number(value: Any, path: str) -> int | Decimal:
 
 
 def _enum(value: Any, path: str, allowed: frozenset[str]) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise TicFormatError(path, f"{value!r} is not one of {sorted(allowed)}")
     return str(value)
 
@@ -246,6 +250,7 @@ class TicReader:
         self._warned_npis: set[str] = set()
         self._rounded = 0
         self.tin_only_groups: set[int] = set()  # defined, but with no provider to contract
+        self._valid_dates: set[str] = set()  # expiration dates already checked
         self.groups = _Buffer(StagingTable(conn, "staged_tic_groups", _GROUP_COLUMNS, ("seq",)))
         self.refs = _Buffer(StagingTable(conn, "staged_tic_refs", _REF_COLUMNS))
         self.prices = _Buffer(StagingTable(conn, "staged_tic_prices", _PRICE_COLUMNS))
@@ -328,13 +333,21 @@ class TicReader:
             self._negotiated_rate(negotiated, f"{path}.negotiated_rates[{index}]", code, skip)
 
     def _negotiated_rate(self, value: Any, path: str, code: str, skip: str | None) -> None:
-        obj = _object(value, path)
-        references = _array(_get(obj, "provider_references", path), f"{path}.provider_references")
-        group_ids = [_group_id(ref, f"{path}.provider_references[{i}]") for i, ref in enumerate(references)]
-        prices = _array(_get(obj, "negotiated_prices", path), f"{path}.negotiated_prices")
+        references = value.get("provider_references") if type(value) is dict else None
+        if type(references) is list and references and all(type(r) is int for r in references):
+            group_ids: list[int] = references
+        else:  # the slow path names what is wrong
+            obj = _object(value, path)
+            references = _array(_get(obj, "provider_references", path), f"{path}.provider_references")
+            group_ids = [
+                _group_id(ref, f"{path}.provider_references[{i}]") for i, ref in enumerate(references)
+            ]
+        prices = _array(_get(value, "negotiated_prices", path), f"{path}.negotiated_prices")
         set_id = None
         for index, price in enumerate(prices):
-            rows = self._price(price, f"{path}.negotiated_prices[{index}]", skip)
+            rows = self._price_fast(price, skip)
+            if rows is None:
+                rows = self._price(price, f"{path}.negotiated_prices[{index}]", skip)
             if not rows:
                 continue
             if set_id is None:
@@ -346,9 +359,35 @@ class TicReader:
                 self._seq += 1
                 self.prices.add((self._seq, set_id, code, modifier, amount, percent, expiration))
 
-    def _price(
-        self, value: Any, path: str, skip: str | None
-    ) -> list[tuple[str, Decimal | None, Decimal | None, str]]:
+    def _price_fast(self, obj: Any, skip: str | None) -> list[PriceRow] | None:
+        """_price for a well-formed price, without building paths; None: take the slow path."""
+        if type(obj) is not dict:
+            return None
+        negotiated_type = obj.get("negotiated_type")
+        billing_class = obj.get("billing_class")
+        setting = obj.get("setting")
+        rate: Any = obj.get("negotiated_rate")
+        expiration = obj.get("expiration_date")
+        modifiers = obj.get("billing_code_modifier", _NO_MODIFIER)
+        if not (
+            type(negotiated_type) is str
+            and negotiated_type in NEGOTIATED_TYPES
+            and type(billing_class) is str
+            and billing_class in BILLING_CLASSES
+            and type(setting) is str
+            and setting in SETTINGS
+            and type(rate) in (int, Decimal)
+            and rate > 0
+            and type(expiration) is str
+            and expiration in self._valid_dates
+            and (billing_class != "professional" or type(obj.get("service_code")) is list)
+            and (modifiers is _NO_MODIFIER or (type(modifiers) is list and modifiers and all(
+                type(m) is str and m for m in modifiers)))
+        ):  # fmt: skip
+            return None
+        return self._rows(negotiated_type, billing_class, modifiers, Decimal(rate), expiration, skip)
+
+    def _price(self, value: Any, path: str, skip: str | None) -> list[PriceRow]:
         """The rows one negotiated price gives (one per modifier), or none when it is skipped."""
         obj = _object(value, path)
         negotiated_type = _enum(
@@ -360,26 +399,37 @@ class TicReader:
         if rate <= 0:
             raise TicFormatError(f"{path}.negotiated_rate", f"must be greater than 0, found {rate}")
         expiration = _iso_date(_get(obj, "expiration_date", path), f"{path}.expiration_date")
+        if len(self._valid_dates) < 10_000:
+            self._valid_dates.add(expiration)
         if billing_class == "professional":
             _array(_get(obj, "service_code", path), f"{path}.service_code", min_items=0)
-        modifiers = [""]
+        modifiers: Sequence[str] = _NO_MODIFIER
         if "billing_code_modifier" in obj:
             modifiers = [
                 _string(m, f"{path}.billing_code_modifier[{i}]")
                 for i, m in enumerate(_array(obj["billing_code_modifier"], f"{path}.billing_code_modifier"))
             ]
+        return self._rows(negotiated_type, billing_class, modifiers, Decimal(rate), expiration, skip)
+
+    def _rows(
+        self,
+        negotiated_type: str,
+        billing_class: str,
+        modifiers: Sequence[str],
+        rate: Decimal,
+        expiration: str,
+        skip: str | None,
+    ) -> list[PriceRow]:
         reason = skip or _unpriceable(negotiated_type, billing_class, modifiers)
         if reason:
             self.report.skipped[reason] += 1
             return []
-        amount, percent = self._amounts(negotiated_type, Decimal(rate), f"{path}.negotiated_rate")
+        amount, percent = self._amounts(negotiated_type, rate)
         if amount is None and percent is None:
             return []
         return [(m, amount, percent, expiration) for m in modifiers]
 
-    def _amounts(
-        self, negotiated_type: str, rate: Decimal, path: str
-    ) -> tuple[Decimal | None, Decimal | None]:
+    def _amounts(self, negotiated_type: str, rate: Decimal) -> tuple[Decimal | None, Decimal | None]:
         if negotiated_type in FIXED_AMOUNT_TYPES:
             if rate >= _MAX_AMOUNT or round_cents(rate) == 0:
                 self.report.skipped["amount out of range"] += 1
