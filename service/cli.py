@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from .logs import configure_logging
 from .settings import Settings
 
 
@@ -65,6 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if not args.no_migrate:
         cmd_migrate(args)
+    # JSON lines from the supervisor too (uvicorn's own config would print plain text beside them).
+    configure_logging(settings.log_level)
     # The app factory reads settings from the environment in every worker process.
     os.environ["CLAIMS_HOST"] = settings.host
     if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -76,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
     )

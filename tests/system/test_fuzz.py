@@ -39,7 +39,9 @@ CHECKS = [
 
 # A request refused for its size (413) is rejected too, like every other 4xx the default lists.
 REJECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
-CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {"expected-statuses": REJECTED}}})
+CONFIG = schemathesis.Config.from_dict(
+    {"checks": {"negative_data_rejection": {"expected-statuses": REJECTED}}}
+)
 schema = schemathesis.openapi.from_path(REPO_ROOT / "openapi" / "openapi.json", config=CONFIG)
 _cases: dict[str, int] = {}
 

@@ -85,6 +85,10 @@ def test_request_logs_are_json_with_request_ids_and_no_phi(live_service: Service
         time.sleep(0.1)
 
     assert new and all(line.startswith("{") for line in new), [ln for ln in new if not ln.startswith("{")]
+    # The whole log, startup and the supervisor included, is JSON lines but for the CLI's own note.
+    plain = [ln for ln in live_service.log_text().splitlines() if not ln.startswith("{")]
+    assert plain == ["database migrated to head"], plain
+    assert not any("\x1b" in line or "\\u001b" in line for line in new), "terminal colour codes"
     leaked = [line for line in new if any(value in line for value in PHI)]
     assert not leaked, f"PHI in the log: {leaked}"
     assert all(e.get("request_id") for e in entries), [e for e in entries if not e.get("request_id")]
