@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from service.api.auth import OPEN_PATHS, SCOPE_EXTENSION, Access, KeyRing
@@ -38,6 +39,22 @@ def test_every_operation_has_an_access_rule(app: FastAPI) -> None:
     assert len(ops) >= 2
     missing = [(m, p) for m, p, a in ops if a is None]
     assert not missing, f"operations without an access rule: {missing}"
+
+
+def test_no_route_escapes_the_table(app: FastAPI) -> None:
+    """Routes hidden from the OpenAPI document would escape the walk below: there must be none
+    besides FastAPI's own documentation pages, and every other route declares its access rule."""
+    hidden, unruled = [], []
+    for context in routing.iter_route_contexts(app.routes):
+        route = context.original_route
+        if context.path in OPEN_PATHS and not isinstance(route, APIRoute):
+            continue  # /openapi.json, /docs, /redoc: FastAPI's, open by design
+        if not getattr(route, "include_in_schema", False):
+            hidden.append(context.path)
+        if not isinstance(getattr(route, "required_access", None), Access):
+            unruled.append(context.path)
+    assert not hidden, f"routes missing from the OpenAPI document (and from this test): {hidden}"
+    assert not unruled, f"routes not made by scoped_router: {unruled}"
 
 
 def test_only_operational_routes_are_open(app: FastAPI) -> None:
