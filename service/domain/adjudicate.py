@@ -38,7 +38,8 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, *, estimate: bool = False
     lines = sorted(claim.lines, key=lambda ln: ln.line_number)
     member = ctx.member
     if member is None:
-        return _eob(claim, None, tuple(eob_line(unknown_member(ln)) for ln in lines), None, ())
+        denied = tuple(eob_line(unknown_member(ln)) for ln in lines)
+        return _eob(claim, network_status=None, lines=denied, accumulators=None, posted=())
 
     scope = ClaimScope(claim, member, ctx, dict(ctx.accumulators), {})
     works = [run_rules(LineWork(ln), scope, estimate=estimate) for ln in lines]
@@ -48,21 +49,21 @@ def adjudicate(claim: Claim, ctx: AdjudicationContext, *, estimate: bool = False
     latest_year = max(ln.service_date.year for ln in lines)
     return _eob(
         claim,
-        works[0].network_status,
-        eob_lines,
-        snapshot(member.plan, after, latest_year),
-        postings(ctx.accumulators, after),
+        network_status=works[0].network_status,  # the billing provider's on the first line's date
+        lines=eob_lines,
+        accumulators=snapshot(member.plan, after, latest_year),
+        posted=postings(ctx.accumulators, after),
         plan_code=member.plan.code,
     )
 
 
 def _eob(
     claim: Claim,
+    *,
     network_status: Tier | None,
     lines: tuple[EobLine, ...],
     accumulators: AccumulatorSnapshot | None,
     posted: tuple[AccumulatorPosting, ...],
-    *,
     plan_code: str | None = None,
 ) -> Eob:
     return Eob(

@@ -11,8 +11,8 @@ from .network import network_status, nsa_protection, out_of_network_not_covered
 from .pricing import pricing
 from .timely_filing import timely_filing
 
-# Step 1's unknown member and step 10's adjustments live in adjudicate.py: the first decides the
-# whole claim before any line rule, the last turns each decided line into its EOB line.
+# Two steps are not line rules: an unknown member (step 1) denies the whole claim before any rule
+# runs, and adjustments (step 10, adjustments.py) turn each decided line into its EOB line.
 RULES: tuple[Rule, ...] = (
     Rule("member and coverage", member_and_coverage),
     Rule("duplicate", duplicate, in_estimate=False),
