@@ -10,7 +10,9 @@ database is unreachable, and everything recovers by itself.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -149,4 +151,44 @@ def test_stalled_database_gives_fast_503s_and_recovers(service: ServiceProcess, 
         "statement_timeout_ms": STATEMENT_TIMEOUT_MS,
         "claim_503_s": round(posted_s, 2),
         "read_503_s": round(read_s, 2),
+    }
+
+
+STORM = 120  # more requests than both workers have threads (40 each) and connections (20 each)
+
+
+def test_a_storm_against_a_stalled_database_is_shed_while_healthz_answers(
+    service: ServiceProcess, system_db: Engine
+) -> None:
+    limits = httpx.Limits(max_connections=STORM)
+    with (
+        service.client(FULL_KEY, timeout=30, limits=limits) as client,
+        service.client(FULL_KEY, timeout=30) as prober,
+        system_db.connect() as blocker,
+        ThreadPoolExecutor(STORM) as pool,
+    ):
+        blocker.execute(text("LOCK TABLE claims IN ACCESS EXCLUSIVE MODE"))
+        try:
+            storm = [
+                pool.submit(_timed, client, "POST", "/v1/claims", json=_claim(f"STORM-{n}"))
+                for n in range(STORM)
+            ]
+            time.sleep(0.5)  # the storm is in: threads and connections are taken
+            probes = [_timed(prober, "GET", "/healthz") for _ in range(5)]
+            outcomes = [future.result(timeout=60) for future in storm]
+        finally:
+            blocker.rollback()
+    statuses = Counter(response.status_code for response, _ in outcomes)
+    assert statuses == {503: STORM}, statuses
+    assert all(r.headers["content-type"] == "application/problem+json" for r, _ in outcomes)
+    slowest = max(seconds for _, seconds in outcomes)
+    assert slowest < 15, f"the slowest refusal took {slowest:.1f}s"
+    healthz_s = max(seconds for _, seconds in probes)
+    assert all(r.status_code == 200 for r, _ in probes)
+    assert healthz_s < 1.0, f"/healthz took {healthz_s:.2f}s while the storm held the threads"
+    FIGURES["database_stalled_storm"] = {
+        "requests": STORM,
+        "all_503": True,
+        "slowest_503_s": round(slowest, 1),
+        "healthz_worst_s": round(healthz_s, 2),
     }

@@ -18,7 +18,9 @@ log = logging.getLogger("service.ops")
 
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    # async: answered on the event loop, so a liveness probe never queues behind requests that
+    # hold every worker thread while the database stalls (and the pod is not restarted for it).
     return {"status": "ok"}
 
 
