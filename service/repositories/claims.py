@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.models import AccumulatorPostingRow, AccumulatorRow, AuthorizationRow, ClaimLineRow, ClaimRow
 from ..domain.eob import AccumulatorPosting, Eob, EobLine
+
+_INSERT_LINE = insert(ClaimLineRow)
+_INSERT_POSTING = insert(AccumulatorPostingRow)
 
 # First key of the two-key advisory lock: keeps claim-id locks apart from any other advisory lock.
 _CLAIM_LOCK_NAMESPACE = 3
@@ -53,49 +55,57 @@ class StoredRequest:
 
 def insert_claim(
     session: Session, request: StoredRequest, member_pk: int | None, eob: Eob, eob_json: str
-) -> ClaimRow | None:
-    """Insert the claim row; None when another transaction stored the same claim_id first.
+) -> int | None:
+    """Insert the claim row and return its id; None when another transaction stored the same
+    claim_id first.
 
-    The unique index on claims.claim_id is the last line of defence behind lock_claim_id: the
-    insert runs in a savepoint so losing that race leaves this transaction usable.
+    The unique index on claims.claim_id is the last line of defence behind lock_claim_id: ON
+    CONFLICT DO NOTHING leaves this transaction usable when it loses that race.
     """
-    row = ClaimRow(
-        claim_id=eob.claim_id,
-        member_ref=eob.member_id,
-        member_id=member_pk,
-        billing_provider_npi=eob.billing_provider_npi,
-        received_date=request.received_date,
-        request_hash=request.request_hash,
-        request=request.canonical,
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        dialect_insert(ClaimRow)
+        .values(
+            claim_id=eob.claim_id,
+            member_ref=eob.member_id,
+            member_id=member_pk,
+            billing_provider_npi=eob.billing_provider_npi,
+            received_date=request.received_date,
+            request_hash=request.request_hash,
+            request=request.canonical,
+            **_adjudication_values(eob, eob_json),
+        )
+        .on_conflict_do_nothing(index_elements=["claim_id"])
+        .returning(ClaimRow.id)
     )
-    apply_adjudication(row, eob, eob_json)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
+    claim_pk: int | None = session.connection().execute(stmt).scalar_one_or_none()
+    return claim_pk
+
+
+def _adjudication_values(eob: Eob, eob_json: str) -> dict[str, Any]:
+    return {
+        "status": eob.status.value,
+        "plan_code": eob.plan_code,
+        "eob": eob_json,
+        "adjudicated_at": datetime.now(UTC),
+    }
 
 
 def apply_adjudication(row: ClaimRow, eob: Eob, eob_json: str) -> None:
-    row.status = eob.status.value
-    row.plan_code = eob.plan_code
-    row.eob = eob_json
-    row.adjudicated_at = datetime.now(UTC)
+    for name, value in _adjudication_values(eob, eob_json).items():
+        setattr(row, name, value)
 
 
-def post_adjudication(session: Session, claim: ClaimRow, member_pk: int | None, eob: Eob) -> None:
+def post_adjudication(session: Session, claim_pk: int, member_pk: int | None, eob: Eob) -> None:
     """Store the EOB's lines and post its accumulator changes and authorization units."""
-    # Plain executemany inserts: one statement however many lines.
-    session.execute(insert(ClaimLineRow), [_line_values(claim.id, member_pk, line) for line in eob.lines])
+    # Core executemany inserts on the session's connection: one statement however many lines.
+    conn = session.connection()
+    conn.execute(_INSERT_LINE, [_line_values(claim_pk, member_pk, line) for line in eob.lines])
     if member_pk is None:
         return  # an unknown member's claim is all denied: nothing to post
     postings = [p for p in eob.postings if p.deductible or p.out_of_pocket]
     if postings:
-        session.execute(
-            insert(AccumulatorPostingRow), [_posting_values(claim.id, member_pk, p) for p in postings]
-        )
+        conn.execute(_INSERT_POSTING, [_posting_values(claim_pk, member_pk, p) for p in postings])
     deltas = ((p.plan_year, p.tier.value, p.deductible, p.out_of_pocket) for p in postings)
     add_to_accumulators(session, member_pk, deltas)
     units: Counter[int] = Counter()

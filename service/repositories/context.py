@@ -1,28 +1,33 @@
 """Load the AdjudicationContext for one claim: the hot path, so a fixed handful of queries.
 
-1. the member with its plan and network (row-locked on PostgreSQL when the claim will post),
-2. the plan's copay categories,
-3. the contracts in the plan's network that can matter (the billing provider's and the
-   facility's; every provider's when a line can be protected, for the QPA median),
-4. the rates for the claim's procedure codes only (every modifier) of those contracts' fee
-   schedules and of the out-of-network reference schedule,
-5. the member's authorizations: approved ones, used up or not (units short is CARC 198), and
+1. the member, its plan id and network, and the version of the plan's reference schedule
+   (row-locked on PostgreSQL when the claim will post),
+2. the contracts in the plan's network that can matter (the billing provider's; every
+   provider's when a line can be protected, for the QPA median), with their schedules' versions,
+3. the rates for the claim's procedure codes only (every modifier) of those contracts' fee
+   schedules and of the out-of-network reference schedule: only those not already cached,
+4. the member's authorizations: approved ones, used up or not (units short is CARC 198), and
    denied ones (a line whose only match was denied is CARC 39, not 197),
-6. the accumulators of the plan years the claim touches,
-7. the duplicate keys of paid lines of the member's other non-voided claims.
+5. the accumulators of the plan years the claim touches,
+6. the duplicate keys of paid lines of the member's other non-voided claims.
 
-Only rows whose dates overlap the claim's service dates are loaded: the core looks at nothing else.
+Plans and rates come from the reference cache (refcache.py) when they can: the plan by id, the
+rates by (schedule, rates_version, code), the versions read here in the claim's transaction.
+Statements are built once, select plain columns (no ORM objects) and run on the session's
+connection. Only rows whose dates overlap the claim's service dates are loaded: the core looks at
+nothing else.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from ..db.models import (
@@ -62,22 +67,127 @@ from ..domain.model import (
     Tier,
     TierBenefit,
 )
+from .refcache import CachedPlan, CodeRates, RateKeyTuple, reference_cache
 
 
 @dataclass(frozen=True, slots=True)
 class MemberRecord:
-    """A member as stored: its database id (for posting) and the plan's rows."""
+    """A member as stored: its database id (for posting), plan and network ids."""
 
-    row: MemberRow
-    plan_row: PlanRow
-    network_code: str
-    oon_fee_schedule_code: str | None
+    pk: int
+    member_id: str
+    plan_id: int
+    network_id: int
+    coverage_from: date
+    coverage_to: date | None
+    # rates_version of the plan's out-of-network reference schedule, if it has one
+    oon_rates_version: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedContext:
     context: AdjudicationContext
     member_pk: int | None  # members.id; None for an unknown member
+
+
+def _overlaps(start: InstrumentedAttribute[date], end: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+    """The row's inclusive [start, end] (end may be open) meets the claim's [:first, :last]."""
+    return and_(start <= bindparam("last"), or_(end.is_(None), end >= bindparam("first")))
+
+
+_OON_SCHEDULE = aliased(FeeScheduleRow)
+_MEMBER = (
+    select(
+        MemberRow.id,
+        MemberRow.member_id,
+        MemberRow.plan_id,
+        PlanRow.network_id,
+        MemberRow.coverage_from,
+        MemberRow.coverage_to,
+        _OON_SCHEDULE.rates_version,
+    )
+    .join(PlanRow, MemberRow.plan_id == PlanRow.id)
+    .outerjoin(_OON_SCHEDULE, PlanRow.oon_fee_schedule_id == _OON_SCHEDULE.id)
+    .where(MemberRow.member_id == bindparam("member_id"))
+)
+_MEMBER_LOCKED = _MEMBER.with_for_update(of=MemberRow)
+
+_NETWORK_CONTRACTS = (
+    select(
+        ContractRow.id,
+        ProviderRow.npi,
+        ContractRow.effective_from,
+        ContractRow.effective_to,
+        ContractRow.timely_filing_days,
+        ContractRow.unlisted_percent_of_billed,
+        ContractRow.fee_schedule_id,
+        FeeScheduleRow.code,
+        FeeScheduleRow.rates_version,
+    )
+    .join(ProviderRow, ContractRow.provider_id == ProviderRow.id)
+    .join(FeeScheduleRow, ContractRow.fee_schedule_id == FeeScheduleRow.id)
+    .where(
+        ContractRow.network_id == bindparam("network_id"),
+        _overlaps(ContractRow.effective_from, ContractRow.effective_to),
+    )
+    .order_by(ContractRow.id)
+)
+_PROVIDER_CONTRACTS = _NETWORK_CONTRACTS.where(ProviderRow.npi == bindparam("npi"))
+
+_RATES = select(
+    FeeScheduleRateRow.fee_schedule_id,
+    FeeScheduleRateRow.procedure_code,
+    FeeScheduleRateRow.modifier,
+    FeeScheduleRateRow.allowed_amount,
+    FeeScheduleRateRow.percent_of_billed,
+).where(
+    FeeScheduleRateRow.fee_schedule_id.in_(bindparam("schedule_ids", expanding=True)),
+    FeeScheduleRateRow.procedure_code.in_(bindparam("codes", expanding=True)),
+)
+
+_AUTHORIZATIONS = (
+    select(
+        AuthorizationRow.id,
+        AuthorizationRow.authorization_number,
+        AuthorizationRow.procedure_codes,
+        AuthorizationRow.units,
+        AuthorizationRow.units_used,
+        AuthorizationRow.valid_from,
+        AuthorizationRow.valid_to,
+        ProviderRow.npi,
+        AuthorizationRow.status,
+    )
+    .outerjoin(ProviderRow, AuthorizationRow.provider_id == ProviderRow.id)
+    .where(
+        AuthorizationRow.member_id == bindparam("member_pk"),
+        _overlaps(AuthorizationRow.valid_from, AuthorizationRow.valid_to),
+    )
+    .order_by(AuthorizationRow.id)
+)
+
+_ACCUMULATORS = select(
+    AccumulatorRow.plan_year,
+    AccumulatorRow.tier,
+    AccumulatorRow.deductible_met,
+    AccumulatorRow.out_of_pocket_met,
+).where(
+    AccumulatorRow.member_id == bindparam("member_pk"),
+    AccumulatorRow.plan_year.in_(bindparam("plan_years", expanding=True)),
+)
+
+_PAID_LINES = (
+    select(ClaimLineRow.procedure_code, ClaimLineRow.modifiers, ClaimLineRow.service_date)
+    .join(ClaimRow, ClaimLineRow.claim_id == ClaimRow.id)
+    .where(
+        ClaimLineRow.member_id == bindparam("member_pk"),
+        ClaimLineRow.status == LineStatus.PAID.value,
+        ClaimLineRow.procedure_code.in_(bindparam("codes", expanding=True)),
+        ClaimLineRow.service_date.in_(bindparam("dates", expanding=True)),
+        ClaimRow.billing_provider_npi == bindparam("npi"),
+        ClaimRow.status != ClaimStatus.VOIDED.value,
+        ClaimRow.claim_id != bindparam("claim_id"),
+    )
+)
 
 
 def load_member(session: Session, member_id: str, *, lock: bool = False) -> MemberRecord | None:
@@ -87,21 +197,9 @@ def load_member(session: Session, member_id: str, *, lock: bool = False) -> Memb
     read the same accumulators or authorization units. SQLite ignores FOR UPDATE: there every
     write transaction starts with BEGIN IMMEDIATE and is serialised anyway.
     """
-    oon_schedule = aliased(FeeScheduleRow)
-    stmt = (
-        select(MemberRow, PlanRow, NetworkRow.code, oon_schedule.code)
-        .join(PlanRow, MemberRow.plan_id == PlanRow.id)
-        .join(NetworkRow, PlanRow.network_id == NetworkRow.id)
-        .outerjoin(oon_schedule, PlanRow.oon_fee_schedule_id == oon_schedule.id)
-        .where(MemberRow.member_id == member_id)
-    )
-    if lock:
-        stmt = stmt.with_for_update(of=MemberRow)
-    found = session.execute(stmt).one_or_none()
-    if found is None:
-        return None
-    member_row, plan_row, network_code, oon_code = found
-    return MemberRecord(member_row, plan_row, network_code, oon_code)
+    stmt = _MEMBER_LOCKED if lock else _MEMBER
+    found = session.connection().execute(stmt, {"member_id": member_id}).one_or_none()
+    return None if found is None else MemberRecord(*found)
 
 
 def load_context(
@@ -111,35 +209,31 @@ def load_context(
     record = load_member(session, claim.member_id, lock=lock)
     if record is None:
         return LoadedContext(AdjudicationContext(member=None), None)
-    member_pk = record.row.id
-    dates = [line.service_date for line in claim.lines]
+    dates = sorted({line.service_date for line in claim.lines})
     codes = sorted({line.procedure_code for line in claim.lines})
-    first, last = min(dates), max(dates)
+    span = {"first": dates[0], "last": dates[-1]}
+    cached = load_plan(session, record.plan_id)
 
-    contracts = _contract_rows(session, record.plan_row.network_id, claim, first, last)
-    schedule_ids = {row.fee_schedule_id for row, _, _ in contracts}
-    if record.plan_row.oon_fee_schedule_id is not None:
-        schedule_ids.add(record.plan_row.oon_fee_schedule_id)
-    rates = _rates(session, schedule_ids, codes)
-
-    schedules: dict[int, FeeSchedule] = {}
+    contracts = _contract_rows(session, record.network_id, claim, span)
+    versions = {row.fee_schedule_id: row.rates_version for row in contracts}
+    reference = None  # the plan's out-of-network reference schedule: (id, code)
+    if cached.oon_schedule is not None and record.oon_rates_version is not None:
+        reference = cached.oon_schedule
+        versions[reference[0]] = record.oon_rates_version
+    rates = _rates(session, versions, codes)
+    schedules: dict[int, FeeSchedule] = {}  # contracts sharing a schedule share one object
 
     def schedule(schedule_id: int, code: str) -> FeeSchedule:
-        # Contracts sharing a fee schedule share one FeeSchedule object.
         if schedule_id not in schedules:
-            schedules[schedule_id] = FeeSchedule(code, rates.get(schedule_id, {}))
+            schedules[schedule_id] = FeeSchedule(code, rates[schedule_id])
         return schedules[schedule_id]
 
     by_npi: dict[str, list[Contract]] = defaultdict(list)
-    for row, npi, schedule_code in contracts:
-        by_npi[npi].append(_contract(row, npi, schedule(row.fee_schedule_id, schedule_code)))
+    for row in contracts:
+        by_npi[row.npi].append(_contract(row, schedule(row.fee_schedule_id, row.code)))
 
-    oon_schedule = None
-    if record.plan_row.oon_fee_schedule_id is not None and record.oon_fee_schedule_code is not None:
-        oon_schedule = schedule(record.plan_row.oon_fee_schedule_id, record.oon_fee_schedule_code)
-    plan = plan_from_rows(record, _copay_category_rows(session, record.plan_row.id), oon_schedule)
-    member = Member(record.row.member_id, plan, record.row.coverage_from, record.row.coverage_to)
-
+    plan = with_reference_rates(cached, schedule(*reference) if reference is not None else None)
+    member = Member(record.member_id, plan, record.coverage_from, record.coverage_to)
     context = AdjudicationContext(
         member=member,
         billing_provider_contracts=tuple(by_npi.get(claim.billing_provider_npi, ())),
@@ -147,11 +241,11 @@ def load_context(
         network_contracts=(
             tuple(c for group in by_npi.values() for c in group) if _can_be_protected(claim) else ()
         ),
-        authorizations=_authorizations(session, member_pk, first, last),
-        accumulators=load_accumulators(session, member_pk, {d.year for d in dates}),
-        paid_lines=_paid_lines(session, member_pk, claim) if with_duplicates else frozenset(),
+        authorizations=_authorizations(session, record.pk, span),
+        accumulators=load_accumulators(session, record.pk, {d.year for d in dates}),
+        paid_lines=_paid_lines(session, record.pk, claim, codes, dates) if with_duplicates else frozenset(),
     )
-    return LoadedContext(context, member_pk)
+    return LoadedContext(context, record.pk)
 
 
 def _can_be_protected(claim: Claim) -> bool:
@@ -159,50 +253,19 @@ def _can_be_protected(claim: Claim) -> bool:
     return claim.emergency or claim.facility_npi is not None
 
 
-def _overlaps(
-    start: InstrumentedAttribute[date], end: InstrumentedAttribute[Any], first: date, last: date
-) -> ColumnElement[bool]:
-    """The row's inclusive [start, end] (end may be open) meets [first, last]."""
-    return and_(start <= last, or_(end.is_(None), end >= first))
+def _contract_rows(session: Session, network_id: int, claim: Claim, span: dict[str, date]) -> list[Row[Any]]:
+    params: dict[str, Any] = {"network_id": network_id, **span}
+    if _can_be_protected(claim):
+        stmt = _NETWORK_CONTRACTS
+    else:
+        stmt, params["npi"] = _PROVIDER_CONTRACTS, claim.billing_provider_npi
+    return list(session.connection().execute(stmt, params))
 
 
-def _contract_rows(
-    session: Session, network_id: int, claim: Claim, first: date, last: date
-) -> Sequence[tuple[ContractRow, str, str]]:
-    stmt = (
-        select(ContractRow, ProviderRow.npi, FeeScheduleRow.code)
-        .join(ProviderRow, ContractRow.provider_id == ProviderRow.id)
-        .join(FeeScheduleRow, ContractRow.fee_schedule_id == FeeScheduleRow.id)
-        .where(
-            ContractRow.network_id == network_id,
-            _overlaps(ContractRow.effective_from, ContractRow.effective_to, first, last),
-        )
-        .order_by(ContractRow.id)
-    )
-    if not _can_be_protected(claim):
-        stmt = stmt.where(ProviderRow.npi == claim.billing_provider_npi)
-    return session.execute(stmt).all()
-
-
-def _rates(session: Session, schedule_ids: set[int], codes: list[str]) -> dict[int, dict[RateKey, Rate]]:
-    if not schedule_ids:
-        return {}
-    stmt = select(FeeScheduleRateRow).where(
-        FeeScheduleRateRow.fee_schedule_id.in_(sorted(schedule_ids)),
-        FeeScheduleRateRow.procedure_code.in_(codes),
-    )
-    out: dict[int, dict[RateKey, Rate]] = defaultdict(dict)
-    for rate in session.scalars(stmt):
-        out[rate.fee_schedule_id][(rate.procedure_code, rate.modifier)] = Rate(
-            allowed_amount=rate.allowed_amount, percent_of_billed=rate.percent_of_billed
-        )
-    return out
-
-
-def _contract(row: ContractRow, npi: str, fee_schedule: FeeSchedule) -> Contract:
+def _contract(row: Row[Any], fee_schedule: FeeSchedule) -> Contract:
     return Contract(
         id=row.id,
-        provider_npi=npi,
+        provider_npi=row.npi,
         effective_from=row.effective_from,
         effective_to=row.effective_to,
         fee_schedule=fee_schedule,
@@ -211,23 +274,75 @@ def _contract(row: ContractRow, npi: str, fee_schedule: FeeSchedule) -> Contract
     )
 
 
-def _copay_category_rows(session: Session, plan_pk: int) -> Sequence[CopayCategoryRow]:
-    stmt = select(CopayCategoryRow).where(CopayCategoryRow.plan_id == plan_pk)
-    return session.scalars(stmt.order_by(CopayCategoryRow.position)).all()
+def _rates(session: Session, versions: Mapping[int, int], codes: list[str]) -> dict[int, dict[RateKey, Rate]]:
+    """The rates of `codes` in each schedule (id -> rates_version): cached, or loaded in one query."""
+    keys = [(schedule_id, version, code) for schedule_id, version in versions.items() for code in codes]
+    cache = reference_cache(session).rates
+    found = cache.get_many(keys)
+    if len(found) < len(keys):
+        loaded = _load_rates(session, versions, [key for key in keys if key not in found])
+        cache.put_many(loaded)
+        found.update(loaded)
+    out: dict[int, dict[RateKey, Rate]] = {schedule_id: {} for schedule_id in versions}
+    for (schedule_id, _, _), code_rates in found.items():
+        out[schedule_id].update(code_rates)
+    return out
 
 
-def plan_from_rows(
-    record: MemberRecord,
-    categories: Iterable[CopayCategoryRow],
-    oon_schedule: FeeSchedule | None,
-) -> Plan:
-    """The domain Plan. `oon_schedule` holds the reference rates the claim needs (may be None)."""
-    row = record.plan_row
+def _load_rates(
+    session: Session, versions: Mapping[int, int], missing: list[RateKeyTuple]
+) -> dict[RateKeyTuple, CodeRates]:
+    """Every (schedule, code) pair of the missing keys, an empty mapping where there is no rate.
+
+    The versions were read by an earlier statement; should a replacement commit in between, these
+    newer rates are cached under the older version, which no later claim reads again.
+    """
+    schedule_ids = sorted({schedule_id for schedule_id, _, _ in missing})
+    codes = sorted({code for _, _, code in missing})
+    loaded: dict[tuple[int, str], dict[RateKey, Rate]] = {(s, c): {} for s in schedule_ids for c in codes}
+    params = {"schedule_ids": schedule_ids, "codes": codes}
+    for schedule_id, code, modifier, allowed_amount, percent in session.connection().execute(_RATES, params):
+        loaded[schedule_id, code][code, modifier] = Rate(allowed_amount, percent)
+    return {(s, versions[s], c): rates for (s, c), rates in loaded.items()}
+
+
+def load_plan(session: Session, plan_id: int) -> CachedPlan:
+    """The plan (from the cache, else two queries), without reference rates."""
+    cache = reference_cache(session).plans
+    cached = cache.get_many((plan_id,)).get(plan_id)
+    if cached is None:
+        oon_schedule = aliased(FeeScheduleRow)
+        stmt = (
+            select(PlanRow, NetworkRow.code, oon_schedule.code)
+            .join(NetworkRow, PlanRow.network_id == NetworkRow.id)
+            .outerjoin(oon_schedule, PlanRow.oon_fee_schedule_id == oon_schedule.id)
+            .where(PlanRow.id == plan_id)
+        )
+        row, network_code, oon_code = session.execute(stmt).one()
+        by_position = select(CopayCategoryRow).order_by(CopayCategoryRow.position)
+        categories = session.scalars(by_position.where(CopayCategoryRow.plan_id == plan_id))
+        oon = (row.oon_fee_schedule_id, oon_code) if row.oon_fee_schedule_id is not None else None
+        cached = CachedPlan(plan_from_rows(row, network_code, categories), oon)
+        cache.put_many({plan_id: cached})
+    return cached
+
+
+def with_reference_rates(cached: CachedPlan, oon_schedule: FeeSchedule | None) -> Plan:
+    """The plan with the reference schedule's rates for this claim set in its allowed basis."""
+    benefit = cached.plan.out_of_network
+    if benefit is None or oon_schedule is None:
+        return cached.plan
+    basis = replace(benefit.allowed_basis, fee_schedule=oon_schedule)
+    return replace(cached.plan, out_of_network=replace(benefit, allowed_basis=basis))
+
+
+def plan_from_rows(row: PlanRow, network_code: str, categories: Iterable[CopayCategoryRow]) -> Plan:
+    """The domain Plan; its allowed basis has no reference rates yet (see with_reference_rates)."""
     return Plan(
         code=row.code,
-        network_code=record.network_code,
+        network_code=network_code,
         in_network=TierBenefit(row.in_deductible, row.in_out_of_pocket_max, row.in_coinsurance_rate),
-        out_of_network=_out_of_network(row, oon_schedule),
+        out_of_network=_out_of_network(row),
         copay_categories=tuple(
             CopayCategory(
                 name=c.name,
@@ -243,7 +358,7 @@ def plan_from_rows(
     )
 
 
-def _out_of_network(row: PlanRow, oon_schedule: FeeSchedule | None) -> OutOfNetworkBenefit | None:
+def _out_of_network(row: PlanRow) -> OutOfNetworkBenefit | None:
     if (
         row.oon_deductible is None
         or row.oon_out_of_pocket_max is None
@@ -252,64 +367,49 @@ def _out_of_network(row: PlanRow, oon_schedule: FeeSchedule | None) -> OutOfNetw
         or row.oon_allowed_percent is None
     ):
         return None  # out-of-network care is not covered (HMO)
-    basis = AllowedBasis(AllowedBasisMethod(row.oon_allowed_method), row.oon_allowed_percent, oon_schedule)
+    basis = AllowedBasis(AllowedBasisMethod(row.oon_allowed_method), row.oon_allowed_percent)
     return OutOfNetworkBenefit(row.oon_deductible, row.oon_out_of_pocket_max, row.oon_coinsurance_rate, basis)
 
 
-def _authorizations(session: Session, member_pk: int, first: date, last: date) -> tuple[Authorization, ...]:
-    stmt = (
-        select(AuthorizationRow, ProviderRow.npi)
-        .outerjoin(ProviderRow, AuthorizationRow.provider_id == ProviderRow.id)
-        .where(
-            AuthorizationRow.member_id == member_pk,
-            _overlaps(AuthorizationRow.valid_from, AuthorizationRow.valid_to, first, last),
-        )
-        .order_by(AuthorizationRow.id)
-    )
+def _authorizations(session: Session, member_pk: int, span: dict[str, date]) -> tuple[Authorization, ...]:
+    rows = session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span})
     return tuple(
         Authorization(
-            id=row.id,
-            authorization_number=row.authorization_number,
-            procedure_codes=CodeSet.parse(row.procedure_codes),
-            units=row.units,
-            units_used=row.units_used,
-            valid_from=row.valid_from,
-            valid_to=row.valid_to,
+            id=auth_id,
+            authorization_number=number,
+            procedure_codes=CodeSet.parse(procedure_codes),
+            units=units,
+            units_used=units_used,
+            valid_from=valid_from,
+            valid_to=valid_to,
             provider_npi=npi,
-            status=AuthorizationStatus(row.status),
+            status=AuthorizationStatus(status),
         )
-        for row, npi in session.execute(stmt)
+        for auth_id, number, procedure_codes, units, units_used, valid_from, valid_to, npi, status in rows
     )
 
 
 def load_accumulators(session: Session, member_pk: int, plan_years: Iterable[int]) -> Accumulators:
     # Plain columns, not ORM rows: always the values as of now, even after an upsert in this session.
-    stmt = select(
-        AccumulatorRow.plan_year,
-        AccumulatorRow.tier,
-        AccumulatorRow.deductible_met,
-        AccumulatorRow.out_of_pocket_met,
-    ).where(AccumulatorRow.member_id == member_pk, AccumulatorRow.plan_year.in_(sorted(set(plan_years))))
+    params = {"member_pk": member_pk, "plan_years": sorted(set(plan_years))}
     return {
         (plan_year, Tier(tier)): AccumulatorBalance(deductible_met, out_of_pocket_met)
-        for plan_year, tier, deductible_met, out_of_pocket_met in session.execute(stmt)
+        for plan_year, tier, deductible_met, out_of_pocket_met in session.connection().execute(
+            _ACCUMULATORS, params
+        )
     }
 
 
-def _paid_lines(session: Session, member_pk: int, claim: Claim) -> frozenset[DuplicateKey]:
-    stmt = (
-        select(ClaimLineRow.procedure_code, ClaimLineRow.modifiers, ClaimLineRow.service_date)
-        .join(ClaimRow, ClaimLineRow.claim_id == ClaimRow.id)
-        .where(
-            ClaimLineRow.member_id == member_pk,
-            ClaimLineRow.status == LineStatus.PAID.value,
-            ClaimLineRow.procedure_code.in_(sorted({line.procedure_code for line in claim.lines})),
-            ClaimLineRow.service_date.in_(sorted({line.service_date for line in claim.lines})),
-            ClaimRow.billing_provider_npi == claim.billing_provider_npi,
-            ClaimRow.status != ClaimStatus.VOIDED.value,
-            ClaimRow.claim_id != claim.claim_id,
-        )
-    )
+def _paid_lines(
+    session: Session, member_pk: int, claim: Claim, codes: list[str], dates: list[date]
+) -> frozenset[DuplicateKey]:
+    params = {
+        "member_pk": member_pk,
+        "codes": codes,
+        "dates": dates,
+        "npi": claim.billing_provider_npi,
+        "claim_id": claim.claim_id,
+    }
     return frozenset(
         DuplicateKey(
             claim.billing_provider_npi,
@@ -317,5 +417,5 @@ def _paid_lines(session: Session, member_pk: int, claim: Claim) -> frozenset[Dup
             tuple(modifiers.split(",")) if modifiers else (),
             service_date,
         )
-        for code, modifiers, service_date in session.execute(stmt)
+        for code, modifiers, service_date in session.connection().execute(_PAID_LINES, params)
     )

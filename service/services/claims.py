@@ -27,7 +27,7 @@ from ..domain.money import fmt
 from ..metrics import ADJUDICATION_DURATION, CLAIMS_ADJUDICATED
 from ..repositories import claims as claims_repo
 from ..repositories.claims import StoredRequest
-from ..repositories.context import load_accumulators, load_context, load_member, plan_from_rows
+from ..repositories.context import load_accumulators, load_context, load_member, load_plan
 
 log = logging.getLogger("service.claims")
 
@@ -169,14 +169,14 @@ def submit_claim(session: Session, body: ClaimIn) -> EobResult:
     started = time.perf_counter()
     eob, member_pk = _adjudicate_for_posting(session, claim)
     eob_json = _serialise(eob)
-    row = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
-    if row is None:
+    claim_pk = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
+    if claim_pk is None:
         # Another transaction stored this claim_id after our check (the lock makes this rare).
         winner = claims_repo.find_claim(session, claim.claim_id)
         if winner is None:
             raise RuntimeError(f"claim {claim.claim_id} conflicted on insert but cannot be found")
         return _replay(winner.eob, winner.request_hash, request, claim.claim_id)
-    claims_repo.post_adjudication(session, row, member_pk, eob)
+    claims_repo.post_adjudication(session, claim_pk, member_pk, eob)
     _record(eob, started)
     return EobResult(eob_json, created=True)
 
@@ -204,7 +204,7 @@ def readjudicate_claim(session: Session, claim_id: str) -> str:
     claims_repo.delete_lines(session, row)  # a pended claim posted nothing, so nothing to reverse
     row.member_id = member_pk
     claims_repo.apply_adjudication(row, eob, eob_json)
-    claims_repo.post_adjudication(session, row, member_pk, eob)
+    claims_repo.post_adjudication(session, row.id, member_pk, eob)
     _record(eob, started)
     return eob_json
 
@@ -250,6 +250,6 @@ def accumulators_of(session: Session, member_id: str, plan_year: int | None) -> 
     if record is None:
         raise NotFound(f"no member {member_id!r}")
     year = plan_year if plan_year is not None else today().year
-    plan = plan_from_rows(record, (), None)  # only the tier limits are needed
-    balances = load_accumulators(session, record.row.id, [year])
+    plan = load_plan(session, record.plan_id).plan  # only the tier limits are needed
+    balances = load_accumulators(session, record.pk, [year])
     return accumulators_to_dict(snapshot(plan, balances, year))

@@ -13,8 +13,9 @@ from tests.claims_support import claim_body, line, submit
 from tests.conftest import WRITE
 from tests.factories import load_worked_example
 
-# Lock, claim lookup, 7 context queries, claim insert in a savepoint, lines, one posting and
-# one accumulator upsert: a little headroom over that, but nowhere near one per line.
+# Lock, claim lookup, 6 context queries (and the plan's 2 while it is not cached), the claim
+# insert, lines, one posting and one accumulator upsert: a little headroom over that, but nowhere
+# near one per line.
 MAX_STATEMENTS = 20
 
 
@@ -58,7 +59,9 @@ def test_statements_per_claim_do_not_grow_with_its_lines(
         )
 
     assert len(small) <= MAX_STATEMENTS, small
-    assert len(priced) == len(small), (small, priced)
+    # The first claim also loads the plan and its rates into the reference cache: later ones
+    # may cost less, never more.
+    assert len(priced) <= len(small), (small, priced)
     assert len(large) <= len(small), (small, large)
 
 
@@ -66,6 +69,7 @@ def test_an_emergency_claim_loads_the_network_in_the_same_statements(
     app: FastAPI, admin: TestClient, client: TestClient
 ) -> None:
     load_worked_example(admin)
+    submit(client, claim_body("WARM", lines=[line(service_date="2026-03-03")]))  # caches plan and rates
     with counted(app) as plain:
         submit(client, claim_body("PLAIN"))
     with counted(app) as emergency:
