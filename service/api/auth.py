@@ -92,7 +92,8 @@ class KeyRing:
 def _bearer_token(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            kind, _, token = value.decode("latin-1").partition(" ")
+            text: str = value.decode("latin-1")
+            kind, _, token = text.partition(" ")
             if kind.lower() == "bearer" and token.strip():
                 return token.strip()
             return None
