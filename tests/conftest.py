@@ -57,9 +57,13 @@ def reset_schema(engine: Engine) -> None:
             conn.execute(text("CREATE SCHEMA public"))
     else:
         with engine.begin() as conn:
-            tables = conn.execute(
-                text("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
-            ).scalars().all()
+            tables = (
+                conn.execute(
+                    text("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+                )
+                .scalars()
+                .all()
+            )
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             for name in tables:
                 conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')

@@ -40,8 +40,10 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(
-            PayloadTooLarge.status, PayloadTooLarge.title,
-            f"the request body exceeds {limit} bytes", PayloadTooLarge.type_suffix,
+            PayloadTooLarge.status,
+            PayloadTooLarge.title,
+            f"the request body exceeds {limit} bytes",
+            PayloadTooLarge.type_suffix,
         )
         await response(scope, receive, send)
 
