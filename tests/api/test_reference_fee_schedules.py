@@ -26,7 +26,7 @@ def test_fee_schedule_is_created_with_its_rates(admin: TestClient, engine: Engin
         {"procedure_code": "70551", "modifier": "26", "allowed_amount": 90},
         {"procedure_code": "70551", "modifier": None, "allowed_amount": 400.5},
         {"procedure_code": "J1100", "modifier": "", "allowed_amount": "0.35"},
-        {"procedure_code": "0001F", "allowed_amount": "0"},
+        {"procedure_code": "0001F", "allowed_amount": "0.01"},
     ]
     created = fee_schedule(admin, code="ACME-2026", name="Acme 2026", rates=rates)
     assert created == {"code": "ACME-2026", "name": "Acme 2026", "rate_count": 5}
@@ -35,7 +35,7 @@ def test_fee_schedule_is_created_with_its_rates(admin: TestClient, engine: Engin
         ("70551", "26", Decimal("90.00")),
         ("70551", "", Decimal("400.50")),
         ("J1100", "", Decimal("0.35")),
-        ("0001F", "", Decimal("0.00")),
+        ("0001F", "", Decimal("0.01")),
     }
 
 
@@ -106,6 +106,7 @@ def test_duplicate_rate_row_is_422_naming_its_index(
         ("allowed_amount", "110.005"),
         ("allowed_amount", 110.005),
         ("allowed_amount", "-1.00"),
+        ("allowed_amount", "0"),
         ("allowed_amount", "abc"),
         ("allowed_amount", "NaN"),
         ("allowed_amount", None),

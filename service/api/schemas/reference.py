@@ -31,6 +31,7 @@ from .common import (
     Name,
     Npi,
     PercentIn,
+    PositiveMoneyIn,
     ProcedureCode,
     RateIn,
     RateOut,
@@ -85,7 +86,7 @@ class ProviderOut(BaseModel):
 class FeeScheduleRateIn(StrictModel):
     procedure_code: ProcedureCode
     modifier: Modifier | None = Field(default=None, description='null, absent or "" for none')
-    allowed_amount: MoneyIn
+    allowed_amount: PositiveMoneyIn
 
     @field_validator("modifier", mode="before")
     @classmethod
