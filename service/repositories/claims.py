@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,11 +20,43 @@ from sqlalchemy.orm import Session
 from ..db.models import AccumulatorPostingRow, AccumulatorRow, AuthorizationRow, ClaimLineRow, ClaimRow
 from ..domain.eob import AccumulatorPosting, Eob, EobLine
 
-_INSERT_LINE = insert(ClaimLineRow)
-_INSERT_POSTING = insert(AccumulatorPostingRow)
-
 # First key of the two-key advisory lock: keeps claim-id locks apart from any other advisory lock.
 _CLAIM_LOCK_NAMESPACE = 3
+
+# Statements of the hot path, built once (building and cache-keying them per call costs more
+# than running them). The upserts exist per dialect: ON CONFLICT is spelled by each.
+_LOCK_CLAIM_ID = text(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK_NAMESPACE}, hashtext(:claim_id))")
+_FIND_CLAIM = select(ClaimRow).where(ClaimRow.claim_id == bindparam("claim_id"))
+_INSERT_LINE = insert(ClaimLineRow)
+_INSERT_POSTING = insert(AccumulatorPostingRow)
+_ADD_UNITS_USED = (
+    update(AuthorizationRow)
+    .where(AuthorizationRow.id == bindparam("authorization_pk"))
+    .values(units_used=AuthorizationRow.units_used + bindparam("delta"))
+)
+
+
+def _insert_claim(dialect_insert: Any) -> Any:
+    stmt = dialect_insert(ClaimRow).on_conflict_do_nothing(index_elements=["claim_id"])
+    return stmt.returning(ClaimRow.id)
+
+
+def _add_to_accumulator(dialect_insert: Any) -> Any:
+    stmt = dialect_insert(AccumulatorRow)
+    return stmt.on_conflict_do_update(
+        index_elements=["member_id", "plan_year", "tier"],
+        set_={
+            "deductible_met": AccumulatorRow.deductible_met + stmt.excluded.deductible_met,
+            "out_of_pocket_met": AccumulatorRow.out_of_pocket_met + stmt.excluded.out_of_pocket_met,
+        },
+    )
+
+
+_INSERT_CLAIM = {"postgresql": _insert_claim(pg_insert), "sqlite": _insert_claim(sqlite_insert)}
+_ADD_TO_ACCUMULATOR = {
+    "postgresql": _add_to_accumulator(pg_insert),
+    "sqlite": _add_to_accumulator(sqlite_insert),
+}
 
 
 def lock_claim_id(session: Session, claim_id: str) -> None:
@@ -34,14 +66,11 @@ def lock_claim_id(session: Session, claim_id: str) -> None:
     claim and answers idempotently. SQLite needs nothing: BEGIN IMMEDIATE serialises writers.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:claim_id))"),
-            {"namespace": _CLAIM_LOCK_NAMESPACE, "claim_id": claim_id},
-        )
+        session.connection().execute(_LOCK_CLAIM_ID, {"claim_id": claim_id})
 
 
 def find_claim(session: Session, claim_id: str) -> ClaimRow | None:
-    return session.scalars(select(ClaimRow).where(ClaimRow.claim_id == claim_id)).one_or_none()
+    return session.scalars(_FIND_CLAIM, {"claim_id": claim_id}).one_or_none()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +91,18 @@ def insert_claim(
     The unique index on claims.claim_id is the last line of defence behind lock_claim_id: ON
     CONFLICT DO NOTHING leaves this transaction usable when it loses that race.
     """
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        dialect_insert(ClaimRow)
-        .values(
-            claim_id=eob.claim_id,
-            member_ref=eob.member_id,
-            member_id=member_pk,
-            billing_provider_npi=eob.billing_provider_npi,
-            received_date=request.received_date,
-            request_hash=request.request_hash,
-            request=request.canonical,
-            **_adjudication_values(eob, eob_json),
-        )
-        .on_conflict_do_nothing(index_elements=["claim_id"])
-        .returning(ClaimRow.id)
-    )
-    claim_pk: int | None = session.connection().execute(stmt).scalar_one_or_none()
+    values = {
+        "claim_id": eob.claim_id,
+        "member_ref": eob.member_id,
+        "member_id": member_pk,
+        "billing_provider_npi": eob.billing_provider_npi,
+        "received_date": request.received_date,
+        "request_hash": request.request_hash,
+        "request": request.canonical,
+        **_adjudication_values(eob, eob_json),
+    }
+    stmt = _INSERT_CLAIM[session.get_bind().dialect.name]
+    claim_pk: int | None = session.connection().execute(stmt, values).scalar_one_or_none()
     return claim_pk
 
 
@@ -148,33 +172,25 @@ def add_to_accumulators(
     An atomic upsert (INSERT ... ON CONFLICT DO UPDATE SET met = met + delta): correct even
     without the member lock, which callers hold anyway.
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for plan_year, tier, deductible, out_of_pocket in deltas:
-        stmt = insert(AccumulatorRow).values(
-            member_id=member_pk,
-            plan_year=plan_year,
-            tier=tier,
-            deductible_met=deductible,
-            out_of_pocket_met=out_of_pocket,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["member_id", "plan_year", "tier"],
-            set_={
-                "deductible_met": AccumulatorRow.deductible_met + stmt.excluded.deductible_met,
-                "out_of_pocket_met": AccumulatorRow.out_of_pocket_met + stmt.excluded.out_of_pocket_met,
-            },
-        )
-        session.execute(stmt)
+    rows = [
+        {
+            "member_id": member_pk,
+            "plan_year": plan_year,
+            "tier": tier,
+            "deductible_met": deductible,
+            "out_of_pocket_met": out_of_pocket,
+        }
+        for plan_year, tier, deductible, out_of_pocket in deltas
+    ]
+    if rows:
+        session.connection().execute(_ADD_TO_ACCUMULATOR[session.get_bind().dialect.name], rows)
 
 
 def _add_units_used(session: Session, units: Counter[int]) -> None:
-    """Add units (negative to give them back), one statement per authorization, in id order."""
-    for authorization_id, delta in sorted(units.items()):
-        session.execute(
-            update(AuthorizationRow)
-            .where(AuthorizationRow.id == authorization_id)
-            .values(units_used=AuthorizationRow.units_used + delta)
-        )
+    """Add units (negative to give them back), in authorization id order."""
+    rows = [{"authorization_pk": pk, "delta": delta} for pk, delta in sorted(units.items())]
+    if rows:
+        session.connection().execute(_ADD_UNITS_USED, rows)
 
 
 def _line_values(claim_pk: int, member_pk: int | None, line: EobLine) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 1. the member, its plan id and network, and the version of the plan's reference schedule
    (row-locked on PostgreSQL when the claim will post),
-2. the contracts in the plan's network that can matter (the billing provider's; every
-   provider's when a line can be protected, for the QPA median), with their schedules' versions,
+2. the contracts in the plan's network that can matter, with their schedules' versions: the
+   billing provider's and the facility's; and when a line is out of network yet may be
+   protected, every provider's, for the QPA median (a second query, for those claims only),
 3. the rates for the claim's procedure codes only (every modifier) of those contracts' fee
    schedules and of the out-of-network reference schedule: only those not already cached,
 4. the member's authorizations: approved ones, used up or not (units short is CARC 198), and
@@ -21,9 +22,10 @@ nothing else.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select
@@ -132,7 +134,10 @@ _NETWORK_CONTRACTS = (
     )
     .order_by(ContractRow.id)
 )
-_PROVIDER_CONTRACTS = _NETWORK_CONTRACTS.where(ProviderRow.npi == bindparam("npi"))
+# id, npi, effective_from, effective_to, timely_filing_days, unlisted_percent_of_billed,
+# fee_schedule_id, schedule code, rates_version
+ContractData = Row[int, str, date, date | None, int | None, Decimal | None, int, str, int]
+_PROVIDER_CONTRACTS = _NETWORK_CONTRACTS.where(ProviderRow.npi.in_(bindparam("npis", expanding=True)))
 
 _RATES = select(
     FeeScheduleRateRow.fee_schedule_id,
@@ -214,7 +219,10 @@ def load_context(
     span = {"first": dates[0], "last": dates[-1]}
     cached = load_plan(session, record.plan_id)
 
-    contracts = _contract_rows(session, record.network_id, claim, span)
+    contracts = _contract_rows(session, record.network_id, span, claim)
+    whole_network = _needs_network(claim, contracts)
+    if whole_network:
+        contracts = _contract_rows(session, record.network_id, span)
     versions = {row.fee_schedule_id: row.rates_version for row in contracts}
     reference = None  # the plan's out-of-network reference schedule: (id, code)
     if cached.oon_schedule is not None and record.oon_rates_version is not None:
@@ -238,9 +246,7 @@ def load_context(
         member=member,
         billing_provider_contracts=tuple(by_npi.get(claim.billing_provider_npi, ())),
         facility_contracts=tuple(by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
-        network_contracts=(
-            tuple(c for group in by_npi.values() for c in group) if _can_be_protected(claim) else ()
-        ),
+        network_contracts=tuple(c for group in by_npi.values() for c in group) if whole_network else (),
         authorizations=_authorizations(session, record.pk, span),
         accumulators=load_accumulators(session, record.pk, {d.year for d in dates}),
         paid_lines=_paid_lines(session, record.pk, claim, codes, dates) if with_duplicates else frozenset(),
@@ -248,21 +254,34 @@ def load_context(
     return LoadedContext(context, record.pk)
 
 
-def _can_be_protected(claim: Claim) -> bool:
-    """No Surprises Act: only an emergency or a claim naming a facility can have protected lines."""
-    return claim.emergency or claim.facility_npi is not None
+def _needs_network(claim: Claim, rows: Sequence[ContractData]) -> bool:
+    """Whether a line may be protected (No Surprises Act) and so priced at the network's median:
+    the claim is an emergency or names a facility, and the billing provider has no contract in
+    effect on one of its service dates."""
+    if not (claim.emergency or claim.facility_npi is not None):
+        return False
+    billing = [row for row in rows if row.npi == claim.billing_provider_npi]
+
+    def in_network(day: date) -> bool:
+        return any(
+            r.effective_from <= day and (r.effective_to is None or day <= r.effective_to) for r in billing
+        )
+
+    return not all(in_network(line.service_date) for line in claim.lines)
 
 
-def _contract_rows(session: Session, network_id: int, claim: Claim, span: dict[str, date]) -> list[Row[Any]]:
+def _contract_rows(
+    session: Session, network_id: int, span: dict[str, date], claim: Claim | None = None
+) -> Sequence[ContractData]:
+    """The contracts of the claim's billing provider and facility; every provider's without a claim."""
     params: dict[str, Any] = {"network_id": network_id, **span}
-    if _can_be_protected(claim):
-        stmt = _NETWORK_CONTRACTS
-    else:
-        stmt, params["npi"] = _PROVIDER_CONTRACTS, claim.billing_provider_npi
-    return list(session.connection().execute(stmt, params))
+    if claim is None:
+        return session.connection().execute(_NETWORK_CONTRACTS, params).all()
+    params["npis"] = sorted({claim.billing_provider_npi, claim.facility_npi or claim.billing_provider_npi})
+    return session.connection().execute(_PROVIDER_CONTRACTS, params).all()
 
 
-def _contract(row: Row[Any], fee_schedule: FeeSchedule) -> Contract:
+def _contract(row: ContractData, fee_schedule: FeeSchedule) -> Contract:
     return Contract(
         id=row.id,
         provider_npi=row.npi,
@@ -301,7 +320,9 @@ def _load_rates(
     codes = sorted({code for _, _, code in missing})
     loaded: dict[tuple[int, str], dict[RateKey, Rate]] = {(s, c): {} for s in schedule_ids for c in codes}
     params = {"schedule_ids": schedule_ids, "codes": codes}
-    for schedule_id, code, modifier, allowed_amount, percent in session.connection().execute(_RATES, params):
+    for schedule_id, code, modifier, allowed_amount, percent in (
+        session.connection().execute(_RATES, params).all()
+    ):
         loaded[schedule_id, code][code, modifier] = Rate(allowed_amount, percent)
     return {(s, versions[s], c): rates for (s, c), rates in loaded.items()}
 
@@ -372,7 +393,7 @@ def _out_of_network(row: PlanRow) -> OutOfNetworkBenefit | None:
 
 
 def _authorizations(session: Session, member_pk: int, span: dict[str, date]) -> tuple[Authorization, ...]:
-    rows = session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span})
+    rows = session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span}).all()
     return tuple(
         Authorization(
             id=auth_id,
@@ -394,9 +415,9 @@ def load_accumulators(session: Session, member_pk: int, plan_years: Iterable[int
     params = {"member_pk": member_pk, "plan_years": sorted(set(plan_years))}
     return {
         (plan_year, Tier(tier)): AccumulatorBalance(deductible_met, out_of_pocket_met)
-        for plan_year, tier, deductible_met, out_of_pocket_met in session.connection().execute(
-            _ACCUMULATORS, params
-        )
+        for plan_year, tier, deductible_met, out_of_pocket_met in session.connection()
+        .execute(_ACCUMULATORS, params)
+        .all()
     }
 
 
@@ -417,5 +438,5 @@ def _paid_lines(
             tuple(modifiers.split(",")) if modifiers else (),
             service_date,
         )
-        for code, modifiers, service_date in session.connection().execute(_PAID_LINES, params)
+        for code, modifiers, service_date in session.connection().execute(_PAID_LINES, params).all()
     )
