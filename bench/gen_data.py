@@ -4,7 +4,7 @@
     python bench/gen_data.py tic  OUT.json --size-mb 100 [--refs-after] [--seed 1]
 
 CSV: `procedure_code,modifier,allowed_amount` with distinct code+modifier keys (CPT and HCPCS
-codes, each plain and with modifiers 26 and TC). TiC: a CMS in-network-rates file (schema v2)
+codes, plain and with common modifiers). TiC: a CMS in-network-rates file (schema v2)
 with valid NPIs, provider groups referenced from the rates, and a realistic mix of prices: mostly
 fixed professional rates (some with modifiers), some percentages, and the kinds the importer
 skips (institutional, per diem, bundles).
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from service.domain.codes import npi_is_valid
 
-MODIFIERS = ("", "26", "TC")
+CSV_MODIFIERS = ("", "26", "TC", "59", "25", "50", "LT", "RT")
 
 
 def procedure_codes() -> Iterator[str]:
@@ -45,7 +45,7 @@ def write_csv(path: Path, rows: int) -> None:
         out.write("procedure_code,modifier,allowed_amount\n")
         written = 0
         for code in procedure_codes():
-            for modifier in MODIFIERS:
+            for modifier in CSV_MODIFIERS:
                 if written == rows:
                     return
                 cents = 1000 + (written * 7919) % 500_000

@@ -10,16 +10,19 @@ THE DATABASE IS WIPED and migrated afresh. Measured in one run, on the same tabl
   the clock starts). Target: ingest >= 0.5x the raw COPY's rows/s.
 - TiC: `claims-service import-tic` of generated files (one per --tic-sizes, in MB) in a child
   process, against a raw COPY of the rate rows that import produced (into fresh fee schedules).
-  Target: >= 0.25x. The child's peak RSS (ru_maxrss from wait4): <= 256 MiB, and the largest
-  file's within 10% of the smallest's.
+  Target: >= 0.25x. The child's peak RSS (its ru_maxrss): <= 256 MiB, and the largest file's
+  within 10% of the smallest's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import multiprocessing
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -40,18 +43,10 @@ from service.db.session import create_db_engine  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 ADMIN_KEY = "ingest-bench-admin"
-# The import runs in a child that reports its own peak RSS. VmHWM belongs to the process's own
-# address space; ru_maxrss also counts the image it was spawned from (the parent's, via vfork and
-# exec), so it is shown but not judged.
-CHILD = """
-import json, resource, sys
-from service.cli import main
-status = main(sys.argv[1:])
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"vm_hwm_kib": hwm, "ru_maxrss_kib": maxrss}), file=sys.stderr)
-sys.exit(status)
-"""
+# The TiC import runs in a process forked from a fork server started while this script was still
+# small, so the child's ru_maxrss is the import's own peak (a child spawned later by vfork + exec
+# would inherit this process's high-water mark, payloads and all).
+FORKSERVER = multiprocessing.get_context("forkserver")
 MIB = 1024 * 1024
 
 
@@ -85,9 +80,11 @@ def reset_database(url: str) -> None:
 def generate(args: argparse.Namespace, kind: str, out: Path, *flags: str) -> Path:
     if not out.exists():
         say(f"generating {out} ...")
+        partial = out.with_suffix(".partial")  # a failed run never leaves a file to reuse
         subprocess.run(
-            [sys.executable, str(REPO / "bench" / "gen_data.py"), kind, str(out), *flags], check=True
+            [sys.executable, str(REPO / "bench" / "gen_data.py"), kind, str(partial), *flags], check=True
         )
+        partial.rename(out)
     return out
 
 
@@ -155,7 +152,9 @@ def bench_csv(args: argparse.Namespace, url: str) -> dict[str, Any]:
         assert response.json()["rate_count"] == args.csv_rows, response.text
         server_rss = peak_rss_mib(process.pid)
     with psycopg.connect(libpq_url(url)) as conn:
-        schedule_id = conn.execute("SELECT id FROM fee_schedules WHERE code = 'BENCH-COPY'").fetchone()[0]  # type: ignore[index]
+        found = conn.execute("SELECT id FROM fee_schedules WHERE code = 'BENCH-COPY'").fetchone()
+        assert found is not None
+        schedule_id = found[0]
         payload = io.BytesIO()
         with csv_file.open() as f:
             next(f)
@@ -193,16 +192,17 @@ def bench_tic(args: argparse.Namespace, url: str, size_mb: int) -> dict[str, Any
         conn.execute("INSERT INTO networks (code, name) VALUES (%s, %s)", (network, network))
         conn.commit()
     say(f"TiC: import-tic of {tic_file.stat().st_size / 1e6:,.0f} MB in a child process ...")
-    env = {**os.environ, "CLAIMS_DATABASE_URL": url}
-    command = [sys.executable, "-c", CHILD, "import-tic", network, str(tic_file), "--quiet"]
+    receiver, sender = FORKSERVER.Pipe(duplex=False)
+    argv = ["import-tic", network, str(tic_file), "--quiet"]
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    output, errors = process.communicate()
+    child = FORKSERVER.Process(target=run_import, args=(argv, url, sender))
+    child.start()
+    outcome = receiver.recv()
+    child.join()
     seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"import-tic failed with status {process.returncode}: {errors.decode()[-2000:]}")
-    report = json.loads(output)
-    peak = json.loads(errors.decode().strip().splitlines()[-1])
+    if outcome["status"] != 0:
+        raise SystemExit(f"import-tic failed: {outcome}")
+    report = json.loads(outcome["stdout"])
     with psycopg.connect(libpq_url(url)) as conn:
         payload = produced_rows(conn, network)
         say(f"TiC: raw COPY of the {report['rates']:,} rows it produced ...")
@@ -223,9 +223,26 @@ def bench_tic(args: argparse.Namespace, url: str, size_mb: int) -> dict[str, Any
         "raw_copy_seconds": round(copy.seconds, 2),
         "raw_copy_rows_per_second": round(copy.rows_per_second),
         "ratio": round(ingest.rows_per_second / copy.rows_per_second, 3),
-        "peak_rss_mib": round(peak["vm_hwm_kib"] / 1024, 1),
-        "ru_maxrss_mib": round(peak["ru_maxrss_kib"] / 1024, 1),
+        "peak_rss_mib": round(outcome["ru_maxrss_kib"] / 1024, 1),  # Linux reports KiB
     }
+
+
+def run_import(argv: list[str], url: str, results: Any) -> None:
+    """In the forked child: the CLI import, its stdout and its peak RSS."""
+    os.environ["CLAIMS_DATABASE_URL"] = url
+    from service.cli import main as cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = cli(argv)
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    results.send({"status": status, "stdout": out.getvalue(), "ru_maxrss_kib": maxrss})
+
+
+def _start_fork_server() -> None:
+    child = FORKSERVER.Process(target=time.sleep, args=(0,))
+    child.start()
+    child.join()
 
 
 def produced_rows(conn: psycopg.Connection, network: str) -> bytes:
@@ -298,6 +315,7 @@ def main() -> int:
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("the benchmark compares against PostgreSQL COPY: give a postgresql+psycopg:// URL")
     args.workdir.mkdir(parents=True, exist_ok=True)
+    _start_fork_server()
     reset_database(args.database_url)
     results: dict[str, Any] = {"csv": bench_csv(args, args.database_url), "tic": []}
     for size in (int(s) for s in args.tic_sizes.split(",")):

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import ijson
 from sqlalchemy import Connection, Engine, insert, select, text, update
@@ -481,7 +481,8 @@ class TicReader:
         for number in numbers:
             npi = str(number)
             if not npi_is_valid(npi) and npi not in self._warned_npis:
-                self._warned_npis.add(npi)
+                if len(self._warned_npis) < 100_000:  # bounded: a repeat beyond it warns again
+                    self._warned_npis.add(npi)
                 self.report.warn(f"NPI {npi} fails the check digit ({path}); imported anyway")
             self._seq += 1
             self.groups.add((self._seq, group_id, npi, ein, name))
@@ -572,8 +573,8 @@ class TicImport:
         self._warn_unknown_groups(conn)
         schedules = self._fee_schedules(conn, metadata)
         self._replace_rates(conn)
-        providers = _upsert_providers(conn, self.report)
-        self._contracts(conn, schedules, providers, effective_from)
+        _upsert_providers(conn, self.report)
+        self._contracts(conn, schedules, effective_from)
         if conn.dialect.name == "sqlite":
             for table in (
                 "staged_tic_groups",
@@ -676,26 +677,26 @@ class TicImport:
         )
 
     def _contracts(
-        self,
-        conn: Connection,
-        schedules: dict[int, tuple[int, date | None]],
-        providers: dict[str, int],
-        effective_from: date,
+        self, conn: Connection, schedules: dict[int, tuple[int, date | None]], effective_from: date
     ) -> None:
         chosen = conn.exec_driver_sql(
-            "SELECT g.npi, MIN(g.group_id), COUNT(DISTINCT g.group_id) FROM staged_tic_groups g "
-            "JOIN staged_tic_schedules s ON s.group_id = g.group_id GROUP BY g.npi ORDER BY g.npi"
-        ).all()
-        several = sum(1 for _, _, count in chosen if count > 1)
+            "SELECT p.id, p.npi, MIN(g.group_id), COUNT(DISTINCT g.group_id) FROM staged_tic_groups g "
+            "JOIN staged_tic_schedules s ON s.group_id = g.group_id JOIN providers p ON p.npi = g.npi "
+            "GROUP BY p.id, p.npi ORDER BY p.id",
+            execution_options=_STREAMED,
+        )
+        several = 0
+        for batch in chosen.partitions(1000):
+            several += sum(1 for *_, groups in batch if groups > 1)
+            wanted = {
+                provider_id: _Wanted(npi, *schedules[int(group)]) for provider_id, npi, group, _ in batch
+            }
+            _upsert_contracts(conn, self._network_id, wanted, effective_from, self.report)
         if several:
             self.report.warn(
                 f"{several} provider(s) are in several priced provider groups; each is contracted "
                 "with the fee schedule of its lowest provider_group_id"
             )
-        for start in range(0, len(chosen), 1000):
-            batch = chosen[start : start + 1000]
-            wanted = {providers[npi]: schedules[int(group)] for npi, group, _ in batch}
-            _upsert_contracts(conn, self._network_id, wanted, effective_from, self.report)
 
 
 def _ids_by_code(conn: Connection, codes: list[str]) -> dict[str, int]:
@@ -710,15 +711,14 @@ def _ids_by_code(conn: Connection, codes: list[str]) -> dict[str, int]:
     return found
 
 
-def _upsert_providers(conn: Connection, report: TicReport) -> dict[str, int]:
-    """Create or update every NPI of the file from its first occurrence; NPI -> provider id."""
+def _upsert_providers(conn: Connection, report: TicReport) -> None:
+    """Create or update every NPI of the file from its first listing, a thousand at a time."""
     first = conn.exec_driver_sql(
         "SELECT g.npi, g.tin, g.name FROM staged_tic_groups g JOIN "
-        "(SELECT npi, MIN(seq) AS seq FROM staged_tic_groups GROUP BY npi) f ON f.seq = g.seq ORDER BY g.npi"
-    ).all()
-    ids: dict[str, int] = {}
-    for start in range(0, len(first), 1000):
-        batch = first[start : start + 1000]
+        "(SELECT npi, MIN(seq) AS seq FROM staged_tic_groups GROUP BY npi) f ON f.seq = g.seq ORDER BY g.npi",
+        execution_options=_STREAMED,
+    )
+    for batch in first.partitions(1000):
         current = {
             row.npi: row
             for row in conn.execute(
@@ -733,29 +733,35 @@ def _upsert_providers(conn: Connection, report: TicReport) -> dict[str, int]:
             if row is None:
                 new.append({"npi": npi, "name": name or f"NPI {npi}", "tin": tin})
                 continue
-            ids[npi] = row.id
             # Only what the file states replaces what is stored.
             update = {"id": row.id, "name": name or row.name, "tin": tin or row.tin}
             if (update["name"], update["tin"]) != (row.name, row.tin):
                 changed.append(update)
         if new:
             conn.execute(insert(ProviderRow), new)
-            created = conn.execute(
-                select(ProviderRow.npi, ProviderRow.id).where(ProviderRow.npi.in_([r["npi"] for r in new]))
-            )
-            ids.update({npi: id_ for npi, id_ in created})
         if changed:
             conn.execute(text("UPDATE providers SET name = :name, tin = :tin WHERE id = :id"), changed)
         report.providers_created += len(new)
         report.providers_updated += len(changed)
         report.providers_unchanged += len(batch) - len(new) - len(changed)
-    return ids
+
+
+# Rows fetched as they are read (a server-side cursor on PostgreSQL), not all at once.
+_STREAMED = {"stream_results": True, "max_row_buffer": 1000}
+
+
+class _Wanted(NamedTuple):
+    """The contract an import wants for one provider."""
+
+    npi: str
+    fee_schedule_id: int
+    effective_to: date | None
 
 
 def _upsert_contracts(
     conn: Connection,
     network_id: int,
-    wanted: dict[int, tuple[int, date | None]],
+    wanted: dict[int, _Wanted],
     effective_from: date,
     report: TicReport,
 ) -> None:
@@ -768,7 +774,7 @@ def _upsert_contracts(
         .where(ContractRow.network_id == network_id, ContractRow.provider_id.in_(list(wanted)))
     ):  # fmt: skip
         existing.setdefault(row.provider_id, []).append(row)
-    for provider_id, (fee_schedule_id, effective_to) in wanted.items():
+    for provider_id, (npi, fee_schedule_id, effective_to) in wanted.items():
         if effective_to is not None and effective_to < effective_from:
             report.skipped["contract expired before effective_from"] += 1
             continue
@@ -789,9 +795,7 @@ def _upsert_contracts(
         later = [r for r in overlapping if r.effective_from > effective_from]
         if later:
             report.skipped["contract overlapping a later one"] += 1
-            report.warn(
-                f"provider id {provider_id}: contract {later[0].id} starts later and overlaps; not changed"
-            )
+            report.warn(f"NPI {npi}: contract {later[0].id} starts later and overlaps; left unchanged")
             continue
         for row in overlapping:
             conn.execute(

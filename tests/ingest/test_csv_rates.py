@@ -143,3 +143,45 @@ def test_twenty_thousand_rows_stream_in(admin: TestClient, engine: Engine) -> No
     stored = rates(engine)
     assert len(stored) == 20_000
     assert stored[("19999", "26")] == Decimal(f"{1 + 19_999 % 997}.99")
+
+
+def test_parser_gives_the_same_rows_whatever_the_chunk_boundaries() -> None:
+    from service.ingest.csv_rates import CsvRatesParser
+
+    text = (
+        '\ufeffprocedure_code,modifier,allowed_amount\r\n99213,,110.00\r\n"70551","26",90\r\n\r\nJ1100,,1.5\n'
+    )
+    data = text.encode()
+
+    def parse(pieces: list[bytes]) -> list[tuple[int, str, str, Decimal]]:
+        parser = CsvRatesParser()
+        rows = []
+        for piece in pieces:
+            got, error = parser.feed(piece)
+            assert error is None
+            rows += got
+        got, error = parser.close()
+        assert error is None
+        return rows + got
+
+    whole = parse([data])
+    assert whole == [
+        (2, "99213", "", Decimal("110.00")),
+        (3, "70551", "26", Decimal("90")),
+        (5, "J1100", "", Decimal("1.5")),
+    ]
+    assert parse([data[i : i + 1] for i in range(len(data))]) == whole
+    assert parse([data[:7], data[7:40], data[40:]]) == whole
+
+
+def test_ingested_rows_are_counted_in_metrics(admin: TestClient) -> None:
+    from prometheus_client import REGISTRY
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("claims_ingest_rows_total", {"source": "csv"}) or 0.0
+
+    fee_schedule(admin)
+    before = counted()
+    body = "procedure_code,modifier,allowed_amount\n99213,,1\n99214,,2\n"
+    assert admin.put(PATH, content=body, headers=CSV).status_code == 200
+    assert counted() == before + 2

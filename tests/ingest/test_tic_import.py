@@ -378,3 +378,20 @@ def test_unknown_network_404_wrong_type_415(admin: TestClient) -> None:
         "/v1/networks/ACME-PPO/tic-in-network", content=b"{}", headers={"Content-Type": "text/csv"}
     )
     problem(response, 415)
+
+
+def test_a_later_contract_is_left_alone_with_a_warning(admin: TestClient, engine: Engine) -> None:
+    network(admin)
+    admin.post("/v1/providers", json={"npi": NPI_A, "name": "Dr. A"})
+    admin.post("/v1/fee-schedules", json={"code": "OWN", "name": "Own", "rates": []})
+    contract = {"network_code": "ACME-PPO", "provider_npi": NPI_A, "fee_schedule_code": "OWN"}
+    assert admin.post("/v1/contracts", json={**contract, "effective_from": "2026-03-01"}).status_code == 201
+    document = tic_file(
+        [item("99213", [negotiated([1], price("100", expiration="9999-12-31"))])],
+        [group(1, ([int(NPI_A)], ein("12-3456789")))],
+    )
+    report = report_of(admin, document)
+    assert report["skipped"] == {"contract overlapping a later one": 1}
+    assert report["contracts_created"] == 0
+    assert any(w.startswith(f"NPI {NPI_A}: contract") for w in report["warnings"])
+    assert network_contracts(engine, "ACME-PPO") == {NPI_A: (date(2026, 3, 1), None)}
