@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 5.0
     db_statement_timeout_ms: int = 10_000
-    request_timeout_seconds: float = 30.0
     max_body_bytes: int = 1_048_576  # JSON bodies; rate uploads stream and have their own limit
     max_upload_bytes: int = 2_147_483_648
 

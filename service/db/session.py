@@ -22,6 +22,13 @@ def create_db_engine(settings: Settings) -> Engine:
         "connect_timeout": 5,
         # A slow query must not hold a worker forever; the request fails with 503 instead.
         "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        # A database that silently drops packets (a partition) is noticed in seconds, not at
+        # the kernel's default of two hours.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": settings.db_statement_timeout_ms + 5_000,
     }
     return create_engine(
         url,
