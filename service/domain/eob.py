@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -227,6 +227,9 @@ def check_invariants(eob: Eob) -> list[str]:
 
     Returns one message per violation; an empty list means the EOB is consistent.
     """
+    if eob.status is ClaimStatus.VOIDED:
+        # A void keeps the lines as adjudicated (pended ones too): check them as they were.
+        eob = replace(eob, status=status_of(eob.lines))
     pended = eob.status is ClaimStatus.PENDED
     problems = [
         f"line {ln.line_number}: {problem}"

@@ -140,3 +140,11 @@ def test_denied_line_shape() -> None:
     split = (Adjustment(Group.CO, "197", Decimal("1000.00")), Adjustment(Group.CO, "197", Decimal("200.00")))
     assert line.billed_amount == Decimal("1200.00")
     assert any("denied line" in p for p in check_invariants(with_line(eob, adjustments=split)))
+
+
+@pytest.mark.parametrize("case", ["01_worked_example", "23_pended_missing_price", "18_unknown_member"])
+def test_a_voided_eob_is_held_to_the_rules_of_its_lines(case: str) -> None:
+    voided = replace(eob_of(case), status=ClaimStatus.VOIDED)
+    assert check_invariants(voided) == []
+    broken = with_line(voided, plan_paid_amount=voided.lines[0].plan_paid_amount + Decimal("1.00"))
+    assert check_invariants(broken) != []
