@@ -60,10 +60,8 @@ _ADD_TO_ACCUMULATOR = {
 
 
 def lock_claim_id(session: Session, claim_id: str) -> None:
-    """Serialise transactions about one claim_id (PostgreSQL; held until commit or rollback).
-
-    Two identical submissions racing each other: the second waits here, then finds the first's
-    claim and answers idempotently. SQLite needs nothing: BEGIN IMMEDIATE serialises writers.
+    """Serialise transactions that change one stored claim (void, re-adjudication) on PostgreSQL,
+    until commit or rollback. SQLite needs nothing: BEGIN IMMEDIATE serialises writers.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.connection().execute(_LOCK_CLAIM_ID, {"claim_id": claim_id})
@@ -88,8 +86,9 @@ def insert_claim(
     """Insert the claim row and return its id; None when another transaction stored the same
     claim_id first.
 
-    The unique index on claims.claim_id is the last line of defence behind lock_claim_id: ON
-    CONFLICT DO NOTHING leaves this transaction usable when it loses that race.
+    Two submissions of one claim_id race here: the later insert waits for the earlier
+    transaction on the unique index, then does nothing (ON CONFLICT), leaving this transaction
+    usable to answer with the stored claim.
     """
     values = {
         "claim_id": eob.claim_id,

@@ -7,8 +7,9 @@
    protected, every provider's, for the QPA median (a second query, for those claims only),
 3. the rates for the claim's procedure codes only (every modifier) of those contracts' fee
    schedules and of the out-of-network reference schedule: only those not already cached,
-4. the member's authorizations: approved ones, used up or not (units short is CARC 198), and
-   denied ones (a line whose only match was denied is CARC 39, not 197),
+4. the member's authorizations, when a line's code needs one and the claim is no emergency:
+   approved ones, used up or not (units short is CARC 198), and denied ones (a line whose only
+   match was denied is CARC 39, not 197),
 5. the accumulators of the plan years the claim touches,
 6. the duplicate keys of paid lines of the member's other non-voided claims.
 
@@ -247,11 +248,19 @@ def load_context(
         billing_provider_contracts=tuple(by_npi.get(claim.billing_provider_npi, ())),
         facility_contracts=tuple(by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
         network_contracts=tuple(c for group in by_npi.values() for c in group) if whole_network else (),
-        authorizations=_authorizations(session, record.pk, span),
+        authorizations=_authorizations(session, record.pk, span)
+        if _needs_authorizations(claim, plan)
+        else (),
         accumulators=load_accumulators(session, record.pk, {d.year for d in dates}),
         paid_lines=_paid_lines(session, record.pk, claim, codes, dates) if with_duplicates else frozenset(),
     )
     return LoadedContext(context, record.pk)
+
+
+def _needs_authorizations(claim: Claim, plan: Plan) -> bool:
+    """Prior authorization applies only to codes the plan lists, and never to emergencies."""
+    codes = plan.prior_authorization_codes
+    return not claim.emergency and any(codes.contains(line.procedure_code) for line in claim.lines)
 
 
 def _needs_network(claim: Claim, rows: Sequence[ContractData]) -> bool:

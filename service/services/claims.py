@@ -1,8 +1,8 @@
 """Claims use cases: submit, read, void, re-adjudicate, estimate, accumulators.
 
 Between the routes and the repositories: takes the request's session (one transaction), takes
-the locks in one order (claim-id advisory lock, then the member row), runs the pure core and
-has the repositories post the result. Never commits.
+the locks in one order (claim-id advisory lock for void and re-adjudication, then the member
+row), runs the pure core and has the repositories post the result. Never commits.
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ def submit_claim(session: Session, body: ClaimIn) -> EobResult:
     request = _stored_request(body)
     claim = claim_from_canonical(request.canonical, request.received_date)
     _refuse_service_after_receipt(claim)
-    claims_repo.lock_claim_id(session, claim.claim_id)
+    # No claim-id lock here: two identical submissions serialise on the member row lock, and the
+    # later one's insert finds the earlier claim (ON CONFLICT) and answers it idempotently.
     existing = claims_repo.find_claim(session, claim.claim_id)
     if existing is not None:
         return _replay(existing.eob, existing.request_hash, request, claim.claim_id)
@@ -171,7 +172,7 @@ def submit_claim(session: Session, body: ClaimIn) -> EobResult:
     eob_json = _serialise(eob)
     claim_pk = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
     if claim_pk is None:
-        # Another transaction stored this claim_id after our check (the lock makes this rare).
+        # Another transaction stored this claim_id after our check.
         winner = claims_repo.find_claim(session, claim.claim_id)
         if winner is None:
             raise RuntimeError(f"claim {claim.claim_id} conflicted on insert but cannot be found")
