@@ -43,7 +43,7 @@ _bearer_doc = HTTPBearer(auto_error=False, description="API key from CLAIMS_API_
 
 
 def _scope_dependency(access: Access) -> Any:
-    def require(request: Request) -> None:
+    async def require(request: Request) -> None:
         if access in (Access.OPEN, Access.ANY_KEY):
             return
         scopes: frozenset[str] | None = request.scope.get("state", {}).get("api_scopes")

@@ -27,6 +27,9 @@ _CLAIM_LOCK_NAMESPACE = 3
 # than running them). The upserts exist per dialect: ON CONFLICT is spelled by each.
 _LOCK_CLAIM_ID = text(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK_NAMESPACE}, hashtext(:claim_id))")
 _FIND_CLAIM = select(ClaimRow).where(ClaimRow.claim_id == bindparam("claim_id"))
+_FIND_SUBMITTED = select(ClaimRow.request_hash, ClaimRow.eob).where(
+    ClaimRow.claim_id == bindparam("claim_id")
+)
 _INSERT_LINE = insert(ClaimLineRow)
 _INSERT_POSTING = insert(AccumulatorPostingRow)
 _ADD_UNITS_USED = (
@@ -69,6 +72,20 @@ def lock_claim_id(session: Session, claim_id: str) -> None:
 
 def find_claim(session: Session, claim_id: str) -> ClaimRow | None:
     return session.scalars(_FIND_CLAIM, {"claim_id": claim_id}).one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What a resubmission needs of a stored claim."""
+
+    request_hash: str
+    eob: str
+
+
+def find_submitted(session: Session, claim_id: str) -> Submitted | None:
+    """The stored claim's request hash and EOB: two columns, no ORM object (the submit path)."""
+    found = session.connection().execute(_FIND_SUBMITTED, {"claim_id": claim_id}).one_or_none()
+    return None if found is None else Submitted(*found)
 
 
 @dataclass(frozen=True, slots=True)

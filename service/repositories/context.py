@@ -2,19 +2,20 @@
 
 1. the member, its plan id and network, and the version of the plan's reference schedule
    (row-locked on PostgreSQL when the claim will post),
-2. the contracts in the plan's network that can matter, with their schedules' versions: the
-   billing provider's and the facility's; and when a line is out of network yet may be
-   protected, every provider's, for the QPA median (a second query, for those claims only),
-3. the rates for the claim's procedure codes only (every modifier) of those contracts' fee
-   schedules and of the out-of-network reference schedule: only those not already cached,
+2. the billing provider's and the facility's contracts in the plan's network, joined with
+   their fee schedules' rates for the claim's procedure codes (every modifier),
+3. only when a line is out of network: the out-of-network reference schedule's rates for those
+   codes and, when such a line may be protected, every provider's contract in the network and
+   its schedule's rates, for the QPA median; rates from the cache when it has them, else in one
+   query,
 4. the member's authorizations, when a line's code needs one and the claim is no emergency:
    approved ones, used up or not (units short is CARC 198), and denied ones (a line whose only
    match was denied is CARC 39, not 197),
 5. the accumulators of the plan years the claim touches,
 6. the duplicate keys of paid lines of the member's other non-voided claims.
 
-Plans and rates come from the reference cache (refcache.py) when they can: the plan by id, the
-rates by (schedule, rates_version, code), the versions read here in the claim's transaction.
+Plans come from the reference cache (refcache.py) by id; so do the rates of step 3, by
+(schedule, rates_version, code), with the versions read here in the claim's transaction.
 Statements are built once, select plain columns (no ORM objects) and run on the session's
 connection. Only rows whose dates overlap the claim's service dates are loaded: the core looks at
 nothing else.
@@ -26,7 +27,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select
@@ -115,18 +115,19 @@ _MEMBER = (
 )
 _MEMBER_LOCKED = _MEMBER.with_for_update(of=MemberRow)
 
+_CONTRACT_COLUMNS = (
+    ContractRow.id,
+    ProviderRow.npi,
+    ContractRow.effective_from,
+    ContractRow.effective_to,
+    ContractRow.timely_filing_days,
+    ContractRow.unlisted_percent_of_billed,
+    ContractRow.fee_schedule_id,
+    FeeScheduleRow.code,
+    FeeScheduleRow.rates_version,
+)
 _NETWORK_CONTRACTS = (
-    select(
-        ContractRow.id,
-        ProviderRow.npi,
-        ContractRow.effective_from,
-        ContractRow.effective_to,
-        ContractRow.timely_filing_days,
-        ContractRow.unlisted_percent_of_billed,
-        ContractRow.fee_schedule_id,
-        FeeScheduleRow.code,
-        FeeScheduleRow.rates_version,
-    )
+    select(*_CONTRACT_COLUMNS)
     .join(ProviderRow, ContractRow.provider_id == ProviderRow.id)
     .join(FeeScheduleRow, ContractRow.fee_schedule_id == FeeScheduleRow.id)
     .where(
@@ -135,10 +136,24 @@ _NETWORK_CONTRACTS = (
     )
     .order_by(ContractRow.id)
 )
-# id, npi, effective_from, effective_to, timely_filing_days, unlisted_percent_of_billed,
-# fee_schedule_id, schedule code, rates_version
-ContractData = Row[int, str, date, date | None, int | None, Decimal | None, int, str, int]
-_PROVIDER_CONTRACTS = _NETWORK_CONTRACTS.where(ProviderRow.npi.in_(bindparam("npis", expanding=True)))
+# One row per contract and rate of the claim's codes (a contract without any: one row, no rate).
+_PROVIDER_CONTRACTS_AND_RATES = (
+    _NETWORK_CONTRACTS.add_columns(
+        FeeScheduleRateRow.procedure_code,
+        FeeScheduleRateRow.modifier,
+        FeeScheduleRateRow.allowed_amount,
+        FeeScheduleRateRow.percent_of_billed,
+    )
+    .outerjoin(
+        FeeScheduleRateRow,
+        and_(
+            FeeScheduleRateRow.fee_schedule_id == ContractRow.fee_schedule_id,
+            FeeScheduleRateRow.procedure_code.in_(bindparam("codes", expanding=True)),
+        ),
+    )
+    .where(ProviderRow.npi.in_(bindparam("npis", expanding=True)))
+)
+AnyRow = Row[*tuple[Any, ...]]  # a contract's columns above, and maybe a rate's
 
 _RATES = select(
     FeeScheduleRateRow.fee_schedule_id,
@@ -220,16 +235,53 @@ def load_context(
     span = {"first": dates[0], "last": dates[-1]}
     cached = load_plan(session, record.plan_id)
 
-    contracts = _contract_rows(session, record.network_id, span, claim)
-    whole_network = _needs_network(claim, contracts)
-    if whole_network:
-        contracts = _contract_rows(session, record.network_id, span)
-    versions = {row.fee_schedule_id: row.rates_version for row in contracts}
-    reference = None  # the plan's out-of-network reference schedule: (id, code)
-    if cached.oon_schedule is not None and record.oon_rates_version is not None:
+    contracts = _load_contracts(session, record, cached, claim, span, codes)
+    plan = with_reference_rates(cached, contracts.reference)
+    member = Member(record.member_id, plan, record.coverage_from, record.coverage_to)
+    context = AdjudicationContext(
+        member=member,
+        billing_provider_contracts=tuple(contracts.by_npi.get(claim.billing_provider_npi, ())),
+        facility_contracts=tuple(contracts.by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
+        network_contracts=contracts.whole_network,
+        authorizations=_authorizations(session, record.pk, span)
+        if _needs_authorizations(claim, plan)
+        else (),
+        accumulators=load_accumulators(session, record.pk, {d.year for d in dates}),
+        paid_lines=_paid_lines(session, record.pk, claim, codes, dates) if with_duplicates else frozenset(),
+    )
+    return LoadedContext(context, record.pk)
+
+
+@dataclass(frozen=True, slots=True)
+class _Contracts:
+    by_npi: dict[str, list[Contract]]
+    whole_network: tuple[Contract, ...]  # loaded only when a line may be protected
+    reference: FeeSchedule | None  # the out-of-network reference schedule, when a line needs it
+
+
+def _load_contracts(
+    session: Session,
+    record: MemberRecord,
+    cached: CachedPlan,
+    claim: Claim,
+    span: dict[str, date],
+    codes: list[str],
+) -> _Contracts:
+    contracts, rates = _provider_contracts(session, record.network_id, span, claim, codes)
+    out_of_network = _out_of_network_on_some_date(claim, contracts)
+    whole_network = out_of_network and (claim.emergency or claim.facility_npi is not None)
+    if whole_network:  # a line may be protected: the QPA median needs every contract's rate
+        params = {"network_id": record.network_id, **span}
+        contracts = session.connection().execute(_NETWORK_CONTRACTS, params).all()
+    versions = {
+        row.fee_schedule_id: row.rates_version for row in contracts if row.fee_schedule_id not in rates
+    }
+    reference = None  # (id, code) of the plan's out-of-network reference schedule
+    if out_of_network and cached.oon_schedule is not None and record.oon_rates_version is not None:
         reference = cached.oon_schedule
-        versions[reference[0]] = record.oon_rates_version
-    rates = _rates(session, versions, codes)
+        if reference[0] not in rates:
+            versions[reference[0]] = record.oon_rates_version
+    rates.update(_rates(session, versions, codes))
     schedules: dict[int, FeeSchedule] = {}  # contracts sharing a schedule share one object
 
     def schedule(schedule_id: int, code: str) -> FeeSchedule:
@@ -240,21 +292,11 @@ def load_context(
     by_npi: dict[str, list[Contract]] = defaultdict(list)
     for row in contracts:
         by_npi[row.npi].append(_contract(row, schedule(row.fee_schedule_id, row.code)))
-
-    plan = with_reference_rates(cached, schedule(*reference) if reference is not None else None)
-    member = Member(record.member_id, plan, record.coverage_from, record.coverage_to)
-    context = AdjudicationContext(
-        member=member,
-        billing_provider_contracts=tuple(by_npi.get(claim.billing_provider_npi, ())),
-        facility_contracts=tuple(by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
-        network_contracts=tuple(c for group in by_npi.values() for c in group) if whole_network else (),
-        authorizations=_authorizations(session, record.pk, span)
-        if _needs_authorizations(claim, plan)
-        else (),
-        accumulators=load_accumulators(session, record.pk, {d.year for d in dates}),
-        paid_lines=_paid_lines(session, record.pk, claim, codes, dates) if with_duplicates else frozenset(),
+    return _Contracts(
+        by_npi=by_npi,
+        whole_network=tuple(c for group in by_npi.values() for c in group) if whole_network else (),
+        reference=schedule(*reference) if reference is not None else None,
     )
-    return LoadedContext(context, record.pk)
 
 
 def _needs_authorizations(claim: Claim, plan: Plan) -> bool:
@@ -263,12 +305,8 @@ def _needs_authorizations(claim: Claim, plan: Plan) -> bool:
     return not claim.emergency and any(codes.contains(line.procedure_code) for line in claim.lines)
 
 
-def _needs_network(claim: Claim, rows: Sequence[ContractData]) -> bool:
-    """Whether a line may be protected (No Surprises Act) and so priced at the network's median:
-    the claim is an emergency or names a facility, and the billing provider has no contract in
-    effect on one of its service dates."""
-    if not (claim.emergency or claim.facility_npi is not None):
-        return False
+def _out_of_network_on_some_date(claim: Claim, rows: Sequence[AnyRow]) -> bool:
+    """Whether the billing provider has no contract in effect on one of the claim's dates."""
     billing = [row for row in rows if row.npi == claim.billing_provider_npi]
 
     def in_network(day: date) -> bool:
@@ -279,18 +317,23 @@ def _needs_network(claim: Claim, rows: Sequence[ContractData]) -> bool:
     return not all(in_network(line.service_date) for line in claim.lines)
 
 
-def _contract_rows(
-    session: Session, network_id: int, span: dict[str, date], claim: Claim | None = None
-) -> Sequence[ContractData]:
-    """The contracts of the claim's billing provider and facility; every provider's without a claim."""
-    params: dict[str, Any] = {"network_id": network_id, **span}
-    if claim is None:
-        return session.connection().execute(_NETWORK_CONTRACTS, params).all()
-    params["npis"] = sorted({claim.billing_provider_npi, claim.facility_npi or claim.billing_provider_npi})
-    return session.connection().execute(_PROVIDER_CONTRACTS, params).all()
+def _provider_contracts(
+    session: Session, network_id: int, span: dict[str, date], claim: Claim, codes: list[str]
+) -> tuple[Sequence[AnyRow], dict[int, dict[RateKey, Rate]]]:
+    """The billing provider's and the facility's contracts, and their schedules' rates of `codes`."""
+    npis = sorted({claim.billing_provider_npi, claim.facility_npi or claim.billing_provider_npi})
+    params = {"network_id": network_id, "npis": npis, "codes": codes, **span}
+    contracts: dict[int, AnyRow] = {}
+    rates: dict[int, dict[RateKey, Rate]] = {}
+    for row in session.connection().execute(_PROVIDER_CONTRACTS_AND_RATES, params).all():
+        contracts.setdefault(row.id, row)
+        schedule_rates = rates.setdefault(row.fee_schedule_id, {})
+        if row.procedure_code is not None:
+            schedule_rates[row.procedure_code, row.modifier] = Rate(row.allowed_amount, row.percent_of_billed)
+    return list(contracts.values()), rates
 
 
-def _contract(row: ContractData, fee_schedule: FeeSchedule) -> Contract:
+def _contract(row: AnyRow, fee_schedule: FeeSchedule) -> Contract:
     return Contract(
         id=row.id,
         provider_npi=row.npi,

@@ -163,7 +163,7 @@ def submit_claim(session: Session, body: ClaimIn) -> EobResult:
     _refuse_service_after_receipt(claim)
     # No claim-id lock here: two identical submissions serialise on the member row lock, and the
     # later one's insert finds the earlier claim (ON CONFLICT) and answers it idempotently.
-    existing = claims_repo.find_claim(session, claim.claim_id)
+    existing = claims_repo.find_submitted(session, claim.claim_id)
     if existing is not None:
         return _replay(existing.eob, existing.request_hash, request, claim.claim_id)
 
@@ -173,7 +173,7 @@ def submit_claim(session: Session, body: ClaimIn) -> EobResult:
     claim_pk = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
     if claim_pk is None:
         # Another transaction stored this claim_id after our check.
-        winner = claims_repo.find_claim(session, claim.claim_id)
+        winner = claims_repo.find_submitted(session, claim.claim_id)
         if winner is None:
             raise RuntimeError(f"claim {claim.claim_id} conflicted on insert but cannot be found")
         return _replay(winner.eob, winner.request_hash, request, claim.claim_id)

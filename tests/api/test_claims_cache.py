@@ -1,8 +1,10 @@
-"""The reference cache of the claims hot path (service/repositories/refcache.py).
+"""What the claims hot path reads, and the reference cache (service/repositories/refcache.py).
 
-Plans and rates are cached per process; rates by (schedule, rates_version, code), the version
-read in each claim's transaction. So a cached claim skips those queries, and a rate replacement,
-made through this process or another one, prices the very next claim.
+An in-network claim reads its provider's contract joined with the rates of its codes: always
+current. Plans are cached by id. The rates an out-of-network line needs (the reference schedule,
+every network contract's for the QPA median) are cached by (schedule, rates_version, code), the
+version read in each claim's transaction: a rate replacement, made through this process or
+another one, prices the very next claim.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from service.repositories.refcache import Lru
 from service.settings import Settings
 from tests.claims_support import Json, claim_body, line, submit
 from tests.conftest import ADMIN
-from tests.factories import WORKED_FEE_SCHEDULE, load_worked_example
+from tests.factories import (
+    REFERENCE_FEE_SCHEDULE,
+    WORKED_FEE_SCHEDULE,
+    load_worked_example,
+    make_npi,
+    provider,
+)
 
 RATES_CSV = "procedure_code,modifier,allowed_amount\n99213,,{amount}\n99214,,160.00\n"
 
@@ -27,22 +35,31 @@ def worked(admin: TestClient) -> Json:
     return load_worked_example(admin)
 
 
-def replace_rates(client: TestClient, amount: str) -> None:
+@pytest.fixture
+def out_of_network(admin: TestClient, worked: Json) -> str:
+    npi = make_npi(21)
+    provider(admin, npi=npi, name="Out of network")
+    return npi
+
+
+def replace_rates(client: TestClient, schedule: str, amount: str) -> None:
     response = client.put(
-        f"/v1/fee-schedules/{WORKED_FEE_SCHEDULE}/rates",
+        f"/v1/fee-schedules/{schedule}/rates",
         content=RATES_CSV.format(amount=amount),
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
     assert response.status_code == 200, response.text
 
 
-def allowed(client: TestClient, claim_id: str, service_date: str) -> str:
-    body = claim_body(claim_id, lines=[line(service_date=service_date)])
+def allowed(client: TestClient, claim_id: str, service_date: str, **overrides: str) -> str:
+    body = claim_body(claim_id, lines=[line(service_date=service_date)], **overrides)
     amount: str = submit(client, body)["lines"][0]["allowed_amount"]
     return amount
 
 
-def statements(app: FastAPI, client: TestClient, claim_id: str, service_date: str) -> list[str]:
+def statements(
+    app: FastAPI, client: TestClient, claim_id: str, service_date: str, **overrides: str
+) -> list[str]:
     seen: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
@@ -50,45 +67,61 @@ def statements(app: FastAPI, client: TestClient, claim_id: str, service_date: st
 
     event.listen(app.state.engine, "before_cursor_execute", record)
     try:
-        allowed(client, claim_id, service_date)
+        allowed(client, claim_id, service_date, **overrides)
     finally:
         event.remove(app.state.engine, "before_cursor_execute", record)
     return seen
 
 
-def test_a_cached_claim_reads_neither_the_plan_nor_the_rates(
+def reads(batch: list[str], table: str) -> int:
+    return sum(f"FROM {table}" in s for s in batch)
+
+
+def test_an_in_network_claim_reads_its_rates_with_its_contract(
     app: FastAPI, client: TestClient, worked: Json
 ) -> None:
     cold = statements(app, client, "C-1", "2026-03-01")
     warm = statements(app, client, "C-2", "2026-03-02")
 
-    def reads(batch: list[str], table: str) -> int:
-        return sum(f"FROM {table}" in s for s in batch)
+    assert reads(cold, "copay_categories") == 1 and reads(warm, "copay_categories") == 0
+    assert reads(cold, "fee_schedule_rates") == reads(warm, "fee_schedule_rates") == 0
+    assert sum("JOIN fee_schedule_rates" in s for s in warm) == 1
+    assert len(warm) == len(cold) - 2  # the plan and its copay categories, cached
 
-    assert reads(cold, "fee_schedule_rates") == 1 and reads(cold, "copay_categories") == 1
-    assert reads(warm, "fee_schedule_rates") == 0 and reads(warm, "copay_categories") == 0
-    assert len(warm) == len(cold) - 3  # plan, copay categories, rates
+
+def test_reference_rates_are_read_once(app: FastAPI, client: TestClient, out_of_network: str) -> None:
+    cold = statements(app, client, "C-1", "2026-03-01", billing_provider_npi=out_of_network)
+    warm = statements(app, client, "C-2", "2026-03-02", billing_provider_npi=out_of_network)
+    assert reads(cold, "fee_schedule_rates") == 1 and reads(warm, "fee_schedule_rates") == 0
 
 
 def test_replaced_rates_price_the_next_claim(client: TestClient, worked: Json) -> None:
     assert allowed(client, "C-1", "2026-03-01") == "110.00"
-    replace_rates(client, "95.00")
+    replace_rates(client, WORKED_FEE_SCHEDULE, "95.00")
     assert allowed(client, "C-2", "2026-03-02") == "95.00"
-    replace_rates(client, "110.00")  # the same prices as the first version: still a new version
-    assert allowed(client, "C-3", "2026-03-03") == "110.00"
+
+
+def test_replaced_reference_rates_price_the_next_claim(client: TestClient, out_of_network: str) -> None:
+    oon = {"billing_provider_npi": out_of_network}
+    assert allowed(client, "C-1", "2026-03-01", **oon) == "135.00"  # 150% of 90.00
+    replace_rates(client, REFERENCE_FEE_SCHEDULE, "80.00")
+    assert allowed(client, "C-2", "2026-03-02", **oon) == "120.00"
+    replace_rates(client, REFERENCE_FEE_SCHEDULE, "90.00")  # the first prices again: a new version
+    assert allowed(client, "C-3", "2026-03-03", **oon) == "135.00"
 
 
 def test_a_replica_sees_rates_replaced_through_another(
-    client: TestClient, worked: Json, settings: Settings
+    client: TestClient, out_of_network: str, settings: Settings
 ) -> None:
-    assert allowed(client, "C-1", "2026-03-01") == "110.00"  # cached here
+    oon = {"billing_provider_npi": out_of_network}
+    assert allowed(client, "C-1", "2026-03-01", **oon) == "135.00"  # cached here
     other = create_app(settings)
     try:
         with TestClient(other, raise_server_exceptions=False) as replica:
-            replace_rates(replica, "99.00")
+            replace_rates(replica, REFERENCE_FEE_SCHEDULE, "100.00")
     finally:
         other.state.engine.dispose()
-    assert allowed(client, "C-2", "2026-03-02") == "99.00"
+    assert allowed(client, "C-2", "2026-03-02", **oon) == "150.00"
 
 
 def test_the_cache_keeps_the_most_recently_used_entries() -> None:

@@ -151,7 +151,7 @@ def test_simultaneous_identical_submissions_store_one_claim(
 
 
 def _miss_once(real: Callable[..., Any]) -> Callable[..., Any]:
-    """find_claim that misses the first time: as if a racer committed right after our check."""
+    """find_submitted that misses the first time: as if a racer committed right after our check."""
     calls = 0
 
     def find(*args: Any) -> Any:
@@ -169,7 +169,7 @@ def test_losing_the_insert_race_answers_idempotently(
     assert first.status_code == 201
     counts, totals = row_counts(engine), accumulators(client)
 
-    monkeypatch.setattr(claims_repo, "find_claim", _miss_once(claims_repo.find_claim))
+    monkeypatch.setattr(claims_repo, "find_submitted", _miss_once(claims_repo.find_submitted))
     retry = client.post("/v1/claims", json=claim_body(), headers=WRITE)
 
     assert retry.status_code == 200
@@ -184,7 +184,7 @@ def test_losing_the_insert_race_with_another_claim_is_409(
     submit(client, claim_body())
     counts = row_counts(engine)
 
-    monkeypatch.setattr(claims_repo, "find_claim", _miss_once(claims_repo.find_claim))
+    monkeypatch.setattr(claims_repo, "find_submitted", _miss_once(claims_repo.find_submitted))
     other = client.post("/v1/claims", json=claim_body(lines=[line(billed_amount="250.00")]), headers=WRITE)
 
     assert other.status_code == 409
