@@ -73,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="claims-metrics-")
     uvicorn.run(
-        "service.main:create_app",
+        "service.main:create_served_app",
         factory=True,
         host=settings.host,
         port=settings.port,

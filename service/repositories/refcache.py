@@ -3,7 +3,9 @@
 Safe to lose (a miss costs one query) and never stale:
 - plans by id: a plan cannot change once created (the API has no update and imports never touch
   plans), so one id names one definition for the life of the database;
-- fee-schedule rates by (fee_schedule_id, rates_version, procedure_code): replacing a schedule's
+- fee-schedule rates by (fee_schedule_id, rates_version, procedure_code), for out-of-network
+  lines (the reference schedule, and every network contract's schedule for the QPA median; an
+  in-network claim reads its contract's rates joined with the contract): replacing a schedule's
   rates bumps its rates_version in the same transaction, and every claim reads the versions of its
   schedules from the database in its own transaction, so replicas that each keep their own cache
   all price with the rates committed now. Only codes that claims use are cached, in a bounded
@@ -31,7 +33,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 PLAN_CAPACITY = 1_000
-RATE_CAPACITY = 200_000  # (schedule, version, code) entries: tens of MB at most
+RATE_CAPACITY = 50_000  # (schedule, version, code) entries: a few MB
 
 
 class Lru(Generic[K, V]):
