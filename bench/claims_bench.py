@@ -3,16 +3,18 @@
     .venv/bin/python bench/claims_bench.py --duration 20
 
 One run, in this order:
-1. baseline: bench/baseline_app.py (parse the claim into the service's ClaimIn and echo it),
-   started like the service (uvicorn, one worker per core); wrk drives it to its maximum;
-2. the service: `claims-service serve` on PostgreSQL with one worker per core on a free
-   loopback port; the benchmark database is emptied (DROP SCHEMA) and the reference data of
+1. two servers side by side on free loopback ports, one worker per core each: the service
+   (`claims-service serve`, as `python -m service.cli serve`) on PostgreSQL, and the baseline,
+   bench/baseline_app.py (parse the claim into the service's ClaimIn and echo it) under the same
+   uvicorn; the benchmark database is emptied (DROP SCHEMA) and the reference data of
    bench/refdata.py is loaded through the API (rates through the CSV endpoint);
-3. maximum throughput: wrk (a separate process, closed loop) posts new claims of 1 to 5 lines;
-4. p99 at 70% of that maximum: bench/load.py posts at a fixed rate (open loop);
-5. cost growth, one claim at a time, alternating: 1-line vs 50-line claims, and the same claims
+2. maximum throughput: wrk (a separate process, closed loop) posts claims of 1 to 5 lines to
+   the baseline and new claims to the service, in alternating rounds of about 5 s, each with the
+   number of connections (2 to 32) that was fastest for it in a 3 s probe;
+3. p99 at 70% of the service's maximum: bench/load.py posts at a fixed rate (open loop);
+4. cost growth, one claim at a time, alternating: 1-line vs 50-line claims, and the same claims
    billed by providers on 2,000-rate vs 1,000,000-rate fee schedules;
-6. checks that every accumulator equals the sums over the stored claim lines.
+5. checks that every accumulator equals the sums over the stored claim lines (and postings).
 
 Targets (issue 7), all from this one run: claims/s >= 0.20x the baseline's requests/s with zero
 errors; p99 <= 50 ms at 70% of the maximum; 1,000,000-rate latency within 10% of 2,000-rate
@@ -34,6 +36,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,8 +44,8 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,7 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/claims_benc
 API_KEY = "bench-" + secrets.token_hex(8)
 MAX_CLAIMS_PER_SECOND = 1_500  # sizes the claim files; a faster server wraps (see claims.lua)
 SEED = 7
+PROBE_CONNECTIONS = (2, 4, 8, 16, 32)  # closed-loop concurrencies tried for each maximum
 
 Json = dict[str, Any]
 
@@ -320,24 +324,9 @@ class Run:
     def mixed_file(self, name: str, seconds: float, rate: float = MAX_CLAIMS_PER_SECOND) -> Path:
         return self.claims_file(name, workload.mixed(self.maker(name), int(seconds * rate) + 100))
 
-    def baseline(self) -> None:
-        args, port = self.args, free_port()
-        claims = self.mixed_file("baseline", args.warmup + args.duration, 10_000)
-        url = f"http://127.0.0.1:{port}"
-        say(f"baseline: {args.workers} uvicorn workers on port {port}")
-        with server(
-            baseline_command(port, args.workers),
-            dict(os.environ),
-            f"{url}/healthz",
-            self.tmp / "baseline.log",
-        ):
-            wrk(f"{url}/v1/claims", claims, args.connections, args.warmup)
-            self.results["baseline"] = wrk(f"{url}/v1/claims", claims, args.connections, args.duration)
-        say(f"  baseline: {self.results['baseline']['rate']} requests/s")
-
-    def service(self) -> None:
-        args, port = self.args, free_port()
-        url = f"http://127.0.0.1:{port}"
+    def run(self) -> None:
+        """Both servers side by side; the service's database loaded; every phase; the check."""
+        args = self.args
         ensure_database(args.database_url)
         reuse = args.reuse_data and data_loaded(args.database_url, self.ds)
         if not reuse:
@@ -347,14 +336,56 @@ class Run:
             "CLAIMS_DATABASE_URL": args.database_url,
             "CLAIMS_API_KEYS": json.dumps({API_KEY: ["admin", "claims:write", "claims:read"]}),
         }
+        base_port, port = free_port(), free_port()
+        base_url, url = f"http://127.0.0.1:{base_port}", f"http://127.0.0.1:{port}"
+        say(f"baseline: {args.workers} uvicorn workers on port {base_port}")
         say(f"service: {args.workers} workers on port {port}, database {args.database_url}")
-        with server(service_command(port, args.workers), env, f"{url}/readyz", self.tmp / "service.log"):
+        with ExitStack() as servers:
+            baseline = baseline_command(base_port, args.workers)
+            servers.enter_context(
+                server(baseline, dict(os.environ), f"{base_url}/healthz", self.tmp / "baseline.log")
+            )
+            servers.enter_context(
+                server(service_command(port, args.workers), env, f"{url}/readyz", self.tmp / "service.log")
+            )
             if reuse:
-                say("  reference data already loaded (--reuse-data)")
+                say("reference data already loaded (--reuse-data)")
             else:
                 self.load_reference_data(url)
+            self.maxima(f"{base_url}/v1/claims", f"{url}/v1/claims")
             self.drive(f"{url}/v1/claims")
         self.results["accumulators"] = check_accumulators(args.database_url)
+
+    def maxima(self, baseline_url: str, url: str) -> None:
+        """Baseline and service maxima in alternating rounds of about 5 s, so that a change in the
+        machine's other load between the two cannot skew their ratio; each at the number of
+        connections where it went fastest in a short probe (or --connections)."""
+        args = self.args
+        rounds = max(1, round(args.duration / 5))
+        seconds = args.duration / rounds
+        echoed = self.mixed_file("baseline", args.duration + 2 * args.warmup, 10_000)  # replays are fine
+        wrk(baseline_url, echoed, 16, args.warmup)
+        wrk(url, self.mixed_file("warmup", args.warmup), 16, args.warmup)
+        base_conns = args.connections or self.best_connections(
+            "baseline", lambda c: wrk(baseline_url, echoed, c, 3)
+        )
+        conns = args.connections or self.best_connections(
+            "service", lambda c: wrk(url, self.mixed_file(f"probe{c}", 3), c, 3)
+        )
+        say(f"maximum throughput, alternating: {rounds} rounds of {seconds:.0f} s each...")
+        base, claims = [], []
+        for i in range(rounds):
+            base.append(wrk(baseline_url, echoed, base_conns, seconds))
+            claims.append(wrk(url, self.mixed_file(f"max{i}", seconds), conns, seconds))
+        baseline, peak = self.results["baseline"], self.results["max"] = combined(base), combined(claims)
+        baseline["connections"], peak["connections"] = base_conns, conns
+        say(f"  baseline {baseline['rate']} requests/s, claims {peak['rate']}/s, {peak['errors']} errors")
+
+    def best_connections(self, name: str, probe: Callable[[int], Json]) -> int:
+        rates = {c: probe(c)["rate"] for c in PROBE_CONNECTIONS}
+        best = max(rates, key=lambda c: rates[c])
+        say(f"  {name}: requests/s by connections {rates}: {best}")
+        return best
 
     def load_reference_data(self, url: str) -> None:
         say("loading reference data through the API:")
@@ -364,13 +395,7 @@ class Run:
 
     def drive(self, url: str) -> None:
         args = self.args
-        warm = self.mixed_file("warmup", args.warmup)
-        wrk(url, warm, args.connections, args.warmup)
-        say("maximum throughput (wrk)...")
-        peak = wrk(url, self.mixed_file("max", args.duration), args.connections, args.duration)
-        self.results["max"] = peak
-        say(f"  {peak['rate']} claims/s, p99 {peak['latency_ms']['p99']} ms, {peak['errors']} errors")
-
+        peak = self.results["max"]
         rate = round(0.7 * peak["rate"], 1)
         say(f"paced at 70% of the maximum: {rate} claims/s (load.py, open loop)...")
         paced_file = self.mixed_file("paced", args.duration, rate)
@@ -386,6 +411,22 @@ class Run:
         small, big = workload.schedule_pairs(self.ds, count, SEED, f"{self.run_id}-sched")
         files = self.claims_file("small", small), self.claims_file("big", big)
         self.results["schedules"] = load_process("alternate", url, args.duration, *files)
+
+
+def combined(rounds: list[Json]) -> Json:
+    """Rounds of one wrk phase as one: summed counts; each latency figure the median round's."""
+    requests = sum(r["requests"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 2),
+        "rate": round(requests / seconds, 1),
+        "errors": sum(r["errors"] for r in rounds),
+        "latency_ms": {
+            k: statistics.median(r["latency_ms"][k] for r in rounds) for k in rounds[0]["latency_ms"]
+        },
+        "rounds": rounds,
+    }
 
 
 def targets(results: Json) -> list[tuple[str, bool, str]]:
@@ -421,8 +462,15 @@ def report(results: Json) -> bool:
     print(f"\nmachine: {m['cores']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM, Python {m['python']}")
     if "load_seconds" in results:
         print(f"reference data loaded through the API in {results['load_seconds']} s")
-    print(f"baseline (parse + echo): {base['rate']} req/s, " + lat.format(**base["latency_ms"]))
-    print(f"claims, max throughput:  {peak['rate']} claims/s, " + lat.format(**peak["latency_ms"]))
+    conns = "{connections} connections, "
+    print(
+        f"baseline (parse + echo): {base['rate']} req/s, "
+        + (conns + lat).format(**base, **base["latency_ms"])
+    )
+    print(
+        f"claims, max throughput:  {peak['rate']} claims/s, "
+        + (conns + lat).format(**peak, **peak["latency_ms"])
+    )
     print(f"claims at 70% ({paced['target_rate']}/s, open loop): " + lat.format(**paced["latency_ms"]))
     print("one claim at a time (alternating series):")
     print("  1 line:             " + lat.format(**lines["a_latency_ms"]))
@@ -444,7 +492,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20, help="seconds per measured phase (default 20)")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up before each maximum")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="default: cores")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument(
+        "--connections", type=int, help="wrk connections for the maxima (default: the fastest of a probe)"
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("CLAIMS_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -461,8 +511,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="claims-bench-"))
     run = Run(args, tmp)
     try:
-        run.baseline()
-        run.service()
+        run.run()
     except Exception:
         say(f"benchmark failed; server logs kept in {tmp}")
         raise
