@@ -10,8 +10,9 @@ RUN /opt/venv/bin/pip install .
 
 # Runtime stage: no compilers, no sources beyond what runs, a non-root user.
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin claims \
- && mkdir -p /data && chown claims /data
+RUN groupadd --system --gid 10001 claims \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin claims \
+ && mkdir -p /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY alembic.ini ./
@@ -23,7 +24,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CLAIMS_PORT=8000 \
     CLAIMS_WORKERS=2 \
     CLAIMS_DATABASE_URL=sqlite:////data/claims.db
-USER claims
+USER 10001:10001
 EXPOSE 8000
 VOLUME ["/data"]
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
