@@ -423,7 +423,8 @@ def combined(rounds: list[Json]) -> Json:
         "rate": round(requests / seconds, 1),
         "errors": sum(r["errors"] for r in rounds),
         "latency_ms": {
-            k: statistics.median(r["latency_ms"][k] for r in rounds) for k in rounds[0]["latency_ms"]
+            k: round(statistics.median(r["latency_ms"][k] for r in rounds), 2)
+            for k in rounds[0]["latency_ms"]
         },
         "rounds": rounds,
     }
