@@ -241,8 +241,11 @@ WITH lines AS (
     WHERE c.status <> 'voided' AND l.status = 'paid' AND l.accumulator_tier IS NOT NULL
     GROUP BY 1, 2, 3
 ), postings AS (
-    SELECT member_id, plan_year, tier, sum(deductible) AS deductible, sum(out_of_pocket) AS out_of_pocket
-    FROM accumulator_postings GROUP BY 1, 2, 3
+    SELECT p.member_id, p.plan_year, p.tier,
+           sum(p.deductible) AS deductible, sum(p.out_of_pocket) AS out_of_pocket
+    FROM accumulator_postings p JOIN claims c ON c.id = p.claim_id
+    WHERE c.status <> 'voided'
+    GROUP BY 1, 2, 3
 ), buckets AS (
     SELECT coalesce(a.member_id, l.member_id, p.member_id) AS member_id,
            coalesce(a.deductible_met, 0) AS met_deductible, coalesce(a.out_of_pocket_met, 0) AS met_oop,
