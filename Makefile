@@ -35,5 +35,10 @@ lint: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(BIN)/claims-service openapi --output openapi/openapi.json
 
+## The claims benchmark on PostgreSQL (needs wrk; database claims_bench is emptied). ~6 minutes.
+bench: $(VENV)/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/claims_bench.py --duration 20
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis claims.db*
