@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from .ingest.cli import add_commands as add_ingest_commands
 from .logs import configure_logging
 from .settings import Settings
 
@@ -116,12 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--output", default="openapi/openapi.json")
     openapi.set_defaults(func=cmd_openapi)
 
-    try:
-        from .ingest.cli import add_commands
-    except ImportError:  # ingest commands not installed in this build
-        pass
-    else:
-        add_commands(sub)
+    add_ingest_commands(sub)
     return parser
 
 
