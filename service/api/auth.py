@@ -44,8 +44,6 @@ _bearer_doc = HTTPBearer(auto_error=False, description="API key from CLAIMS_API_
 
 def _scope_dependency(access: Access) -> Any:
     async def require(request: Request) -> None:
-        if access in (Access.OPEN, Access.ANY_KEY):
-            return
         scopes: frozenset[str] | None = request.scope.get("state", {}).get("api_scopes")
         if scopes is not None and access.value not in scopes:
             raise Forbidden(f"this API key lacks the '{access.value}' scope")
@@ -66,7 +64,9 @@ def scoped_router(access: Access, **kwargs: Any) -> APIRouter:
     """An APIRouter whose routes all require `access`; documents the bearer scheme in OpenAPI."""
     deps = list(kwargs.pop("dependencies", []))
     if access is not Access.OPEN:
-        deps += [Depends(_bearer_doc), Depends(_scope_dependency(access))]
+        deps.append(Depends(_bearer_doc))
+    if access not in (Access.OPEN, Access.ANY_KEY):  # any valid key passed the middleware already
+        deps.append(Depends(_scope_dependency(access)))
     return APIRouter(route_class=_route_class(access), dependencies=deps, **kwargs)
 
 
