@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,21 +71,15 @@ def configure_logging(level: str = "info") -> None:
     _configured = True
 
 
-def route_template(scope: Scope) -> str:
-    """The matched route's path template ("/v1/claims/{claim_id}"), or "unmatched"."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
-
-
 access_log = logging.getLogger("service.access")
 
 
 class RequestContextMiddleware:
     """Assigns a request id (honouring a sane incoming X-Request-ID), echoes it, logs the request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, route_template: Callable[[Scope], str]) -> None:
         self.app = app
+        self.route_template = route_template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +111,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope.get("method"),
-                    "route": route_template(scope),
+                    "route": self.route_template(scope),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                 },

@@ -11,6 +11,7 @@ from .api.limits import BodyLimitMiddleware
 from .api.metrics_middleware import MetricsMiddleware
 from .api.problem_docs import document_problems
 from .api.problems import install_problem_handlers
+from .api.route_templates import RouteTemplates
 from .api.routes import claims, directory, exports, ops, rates, reference, tic
 from .db.session import create_db_engine, create_session_factory
 from .logs import RequestContextMiddleware, configure_logging
@@ -53,9 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(AuthMiddleware, keyring=KeyRing(settings.api_keys))
-    app.add_middleware(RequestContextMiddleware)
+    templates = RouteTemplates(lambda: app.openapi()["paths"])
+    app.add_middleware(RequestContextMiddleware, route_template=templates.of)
     # Outermost: counts and times every request, including those refused before routing.
-    app.add_middleware(MetricsMiddleware, templates=lambda: app.openapi()["paths"])
+    app.add_middleware(MetricsMiddleware, templates=templates)
     return app
 
 
