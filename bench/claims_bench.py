@@ -46,6 +46,7 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,33 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 1
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
+def _proc_stats() -> Iterator[list[str]]:
+    """/proc/<pid>/stat of every process, split after the command name."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "stat").read_text()
+            except OSError:
+                continue  # it exited
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            yield [entry.name, comm, *raw[raw.rindex(")") + 2 :].split()]
+
+
+def cpu_seconds(*, session: int | None = None, command: str | None = None) -> float:
+    """CPU time (user + system) of the processes in a session (a server and its workers) or with
+    a command name (every PostgreSQL process), so far."""
+    ticks = 0
+    for fields in _proc_stats():
+        # fields: pid, comm, state, ppid, pgrp, session, ..., utime at 13, stime at 14
+        if (session is not None and int(fields[5]) == session) or fields[1] == command:
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(command: list[str], env: dict[str, str], health_url: str, log: Path) -> Iterator[None]:
+def server(
+    command: list[str], env: dict[str, str], health_url: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server (own process group) until the block ends; its output goes to `log`."""
     env = {**env, "PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
@@ -106,7 +132,7 @@ def server(command: list[str], env: dict[str, str], health_url: str, log: Path) 
         )
     try:
         wait_until_up(health_url, process)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)  # uvicorn's supervisor stops its workers
         try:
@@ -141,6 +167,19 @@ def service_command(port: int, workers: int) -> list[str]:
 
 
 # ---------------------------------------------------------------- load generators
+
+
+def measured(run: Callable[[], Json], server_session: int) -> Json:
+    """A wrk run, with the CPU that the server's processes and PostgreSQL spent per request."""
+    before = cpu_seconds(session=server_session), cpu_seconds(command="postgres")
+    result = run()
+    after = cpu_seconds(session=server_session), cpu_seconds(command="postgres")
+    n = max(1, result["requests"])
+    result["cpu_ms_per_request"] = {
+        "server": round((after[0] - before[0]) * 1000 / n, 2),
+        "postgres": round((after[1] - before[1]) * 1000 / n, 2),
+    }
+    return result
 
 
 def wrk(url: str, claims: Path, connections: int, duration: float) -> Json:
@@ -210,6 +249,14 @@ def empty_database(url: str) -> None:
     with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
+
+
+def analyze(url: str) -> None:
+    """Fresh planner statistics, as autovacuum keeps them on a production server. This machine's
+    server runs with autovacuum off, and without statistics PostgreSQL plans a freshly loaded
+    database as if every table were tiny (seq scans of all 900 contracts for each claim)."""
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        conn.execute("ANALYZE")
 
 
 def data_loaded(url: str, ds: refdata.Dataset) -> bool:
@@ -316,6 +363,7 @@ class Run:
         self.run_id = secrets.token_hex(3)
         self.ds = refdata.build_dataset(SEED, args.big_rates)
         self.results: Json = {"machine": machine(), "args": vars(args)}
+        self.baseline_pid = self.service_pid = 0  # the servers' session ids, once started
 
     def claims_file(self, name: str, claims: Iterator[Json]) -> Path:
         return workload.write(self.tmp / f"{name}.jsonl", claims)
@@ -345,16 +393,17 @@ class Run:
         say(f"service: {args.workers} workers on port {port}, database {args.database_url}")
         with ExitStack() as servers:
             baseline = baseline_command(base_port, args.workers)
-            servers.enter_context(
+            self.baseline_pid = servers.enter_context(
                 server(baseline, dict(os.environ), f"{base_url}/healthz", self.tmp / "baseline.log")
-            )
-            servers.enter_context(
+            ).pid
+            self.service_pid = servers.enter_context(
                 server(service_command(port, args.workers), env, f"{url}/readyz", self.tmp / "service.log")
-            )
+            ).pid
             if reuse:
                 say("reference data already loaded (--reuse-data)")
             else:
                 self.load_reference_data(url)
+            analyze(args.database_url)
             self.maxima(f"{base_url}/v1/claims", f"{url}/v1/claims")
             self.drive(f"{url}/v1/claims")
         self.results["accumulators"] = check_accumulators(args.database_url)
@@ -378,8 +427,9 @@ class Run:
         say(f"maximum throughput, alternating: {rounds} rounds of {seconds:.0f} s each...")
         base, claims = [], []
         for i in range(rounds):
-            base.append(wrk(baseline_url, echoed, base_conns, seconds))
-            claims.append(wrk(url, self.mixed_file(f"max{i}", seconds), conns, seconds))
+            base.append(measured(partial(wrk, baseline_url, echoed, base_conns, seconds), self.baseline_pid))
+            claims_file = self.mixed_file(f"max{i}", seconds)
+            claims.append(measured(partial(wrk, url, claims_file, conns, seconds), self.service_pid))
         baseline, peak = self.results["baseline"], self.results["max"] = combined(base), combined(claims)
         baseline["connections"], peak["connections"] = base_conns, conns
         say(f"  baseline {baseline['rate']} requests/s, claims {peak['rate']}/s, {peak['errors']} errors")
@@ -429,6 +479,10 @@ def combined(rounds: list[Json]) -> Json:
             k: round(statistics.median(r["latency_ms"][k] for r in rounds), 2)
             for k in rounds[0]["latency_ms"]
         },
+        "cpu_ms_per_request": {
+            k: round(sum(r["cpu_ms_per_request"][k] * r["requests"] for r in rounds) / max(1, requests), 2)
+            for k in ("server", "postgres")
+        },
         "rounds": rounds,
     }
 
@@ -475,6 +529,10 @@ def report(results: Json) -> bool:
         f"claims, max throughput:  {peak['rate']} claims/s, "
         + (conns + lat).format(**peak, **peak["latency_ms"])
     )
+    cpu = "{server} ms in the server's processes, {postgres} ms in PostgreSQL"
+    print("CPU per request at the maxima:")
+    print("  baseline: " + cpu.format(**base["cpu_ms_per_request"]))
+    print("  claims:   " + cpu.format(**peak["cpu_ms_per_request"]))
     print(f"claims at 70% ({paced['target_rate']}/s, open loop): " + lat.format(**paced["latency_ms"]))
     print("one claim at a time (alternating series):")
     print("  1 line:             " + lat.format(**lines["a_latency_ms"]))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import AccumulatorPostingRow, AccumulatorRow, AuthorizationRow, ClaimLineRow, ClaimRow
 from ..domain.eob import AccumulatorPosting, Eob, EobLine
+from .context import LoadedContext
 
 # First key of the two-key advisory lock: keeps claim-id locks apart from any other advisory lock.
 _CLAIM_LOCK_NAMESPACE = 3
@@ -86,6 +87,15 @@ def find_submitted(session: Session, claim_id: str) -> Submitted | None:
     """The stored claim's request hash and EOB: two columns, no ORM object (the submit path)."""
     found = session.connection().execute(_FIND_SUBMITTED, {"claim_id": claim_id}).one_or_none()
     return None if found is None else Submitted(*found)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What submitting a claim reads under the member lock: the stored claim of its claim_id, if
+    any, and the context to adjudicate it in."""
+
+    submitted: Submitted | None
+    loaded: LoadedContext
 
 
 @dataclass(frozen=True, slots=True)

@@ -223,11 +223,29 @@ def load_member(session: Session, member_id: str, *, lock: bool = False) -> Memb
     return None if found is None else MemberRecord(*found)
 
 
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """Rows a caller already read in one round trip (claims_pg.py), in the shapes the queries
+    below return: load_context then runs only what they do not cover (out-of-network rates and
+    contracts, and the plan when it is not cached)."""
+
+    record: MemberRecord | None
+    provider_contract_rows: Sequence[Any]  # attribute access by column name: a Row or a namedtuple
+    authorization_rows: Sequence[Sequence[Any]]
+    accumulators: Accumulators
+    paid_lines: frozenset[DuplicateKey]
+
+
 def load_context(
-    session: Session, claim: Claim, *, lock: bool, with_duplicates: bool = True
+    session: Session,
+    claim: Claim,
+    *,
+    lock: bool,
+    with_duplicates: bool = True,
+    prefetched: Prefetched | None = None,
 ) -> LoadedContext:
     """Everything the core needs for `claim`. `lock`: the claim will post (see load_member)."""
-    record = load_member(session, claim.member_id, lock=lock)
+    record = prefetched.record if prefetched else load_member(session, claim.member_id, lock=lock)
     if record is None:
         return LoadedContext(AdjudicationContext(member=None), None)
     dates = sorted({line.service_date for line in claim.lines})
@@ -235,19 +253,32 @@ def load_context(
     span = {"first": dates[0], "last": dates[-1]}
     cached = load_plan(session, record.plan_id)
 
-    contracts = _load_contracts(session, record, cached, claim, span, codes)
+    provider_rows = (
+        prefetched.provider_contract_rows
+        if prefetched
+        else _provider_contract_rows(session, record.network_id, span, claim, codes)
+    )
+    contracts = _load_contracts(session, record, cached, claim, span, codes, provider_rows)
     plan = with_reference_rates(cached, contracts.reference)
     member = Member(record.member_id, plan, record.coverage_from, record.coverage_to)
+    authorizations: tuple[Authorization, ...] = ()
+    if _needs_authorizations(claim, plan):
+        authorizations = authorizations_from_rows(
+            prefetched.authorization_rows if prefetched else _authorization_rows(session, record.pk, span)
+        )
+    if prefetched:
+        accumulators, paid_lines = prefetched.accumulators, prefetched.paid_lines
+    else:
+        accumulators = load_accumulators(session, record.pk, {d.year for d in dates})
+        paid_lines = _paid_lines(session, record.pk, claim, codes, dates) if with_duplicates else frozenset()
     context = AdjudicationContext(
         member=member,
         billing_provider_contracts=tuple(contracts.by_npi.get(claim.billing_provider_npi, ())),
         facility_contracts=tuple(contracts.by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
         network_contracts=contracts.whole_network,
-        authorizations=_authorizations(session, record.pk, span)
-        if _needs_authorizations(claim, plan)
-        else (),
-        accumulators=load_accumulators(session, record.pk, {d.year for d in dates}),
-        paid_lines=_paid_lines(session, record.pk, claim, codes, dates) if with_duplicates else frozenset(),
+        authorizations=authorizations,
+        accumulators=accumulators,
+        paid_lines=paid_lines,
     )
     return LoadedContext(context, record.pk)
 
@@ -266,8 +297,9 @@ def _load_contracts(
     claim: Claim,
     span: dict[str, date],
     codes: list[str],
+    provider_rows: Sequence[AnyRow],
 ) -> _Contracts:
-    contracts, rates = _provider_contracts(session, record.network_id, span, claim, codes)
+    contracts, rates = _provider_contracts(provider_rows)
     out_of_network = _out_of_network_on_some_date(claim, contracts)
     whole_network = out_of_network and (claim.emergency or claim.facility_npi is not None)
     if whole_network:  # a line may be protected: the QPA median needs every contract's rate
@@ -317,15 +349,23 @@ def _out_of_network_on_some_date(claim: Claim, rows: Sequence[AnyRow]) -> bool:
     return not all(in_network(line.service_date) for line in claim.lines)
 
 
-def _provider_contracts(
+def _provider_contract_rows(
     session: Session, network_id: int, span: dict[str, date], claim: Claim, codes: list[str]
-) -> tuple[Sequence[AnyRow], dict[int, dict[RateKey, Rate]]]:
-    """The billing provider's and the facility's contracts, and their schedules' rates of `codes`."""
+) -> Sequence[AnyRow]:
+    """The billing provider's and the facility's contracts, each joined with its schedule's rates
+    of `codes` (a contract without any: one row, no rate)."""
     npis = sorted({claim.billing_provider_npi, claim.facility_npi or claim.billing_provider_npi})
     params = {"network_id": network_id, "npis": npis, "codes": codes, **span}
+    return session.connection().execute(_PROVIDER_CONTRACTS_AND_RATES, params).all()
+
+
+def _provider_contracts(
+    rows: Sequence[AnyRow],
+) -> tuple[Sequence[AnyRow], dict[int, dict[RateKey, Rate]]]:
+    """One row per contract, and the rates of each contract's schedule, from the joined rows."""
     contracts: dict[int, AnyRow] = {}
     rates: dict[int, dict[RateKey, Rate]] = {}
-    for row in session.connection().execute(_PROVIDER_CONTRACTS_AND_RATES, params).all():
+    for row in rows:
         contracts.setdefault(row.id, row)
         schedule_rates = rates.setdefault(row.fee_schedule_id, {})
         if row.procedure_code is not None:
@@ -444,8 +484,11 @@ def _out_of_network(row: PlanRow) -> OutOfNetworkBenefit | None:
     return OutOfNetworkBenefit(row.oon_deductible, row.oon_out_of_pocket_max, row.oon_coinsurance_rate, basis)
 
 
-def _authorizations(session: Session, member_pk: int, span: dict[str, date]) -> tuple[Authorization, ...]:
-    rows = session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span}).all()
+def _authorization_rows(session: Session, member_pk: int, span: dict[str, date]) -> Sequence[AnyRow]:
+    return session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span}).all()
+
+
+def authorizations_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[Authorization, ...]:
     return tuple(
         Authorization(
             id=auth_id,
@@ -465,11 +508,14 @@ def _authorizations(session: Session, member_pk: int, span: dict[str, date]) -> 
 def load_accumulators(session: Session, member_pk: int, plan_years: Iterable[int]) -> Accumulators:
     # Plain columns, not ORM rows: always the values as of now, even after an upsert in this session.
     params = {"member_pk": member_pk, "plan_years": sorted(set(plan_years))}
+    return accumulators_from_rows(session.connection().execute(_ACCUMULATORS, params).all())
+
+
+def accumulators_from_rows(rows: Iterable[Sequence[Any]]) -> Accumulators:
+    """(plan_year, tier, deductible_met, out_of_pocket_met) rows as the core's balances."""
     return {
         (plan_year, Tier(tier)): AccumulatorBalance(deductible_met, out_of_pocket_met)
-        for plan_year, tier, deductible_met, out_of_pocket_met in session.connection()
-        .execute(_ACCUMULATORS, params)
-        .all()
+        for plan_year, tier, deductible_met, out_of_pocket_met in rows
     }
 
 
@@ -483,12 +529,13 @@ def _paid_lines(
         "npi": claim.billing_provider_npi,
         "claim_id": claim.claim_id,
     }
+    rows = session.connection().execute(_PAID_LINES, params).all()
+    return paid_lines_from_rows(claim.billing_provider_npi, rows)
+
+
+def paid_lines_from_rows(npi: str, rows: Iterable[Sequence[Any]]) -> frozenset[DuplicateKey]:
+    """(procedure_code, modifiers, service_date) rows of paid lines billed by `npi`."""
     return frozenset(
-        DuplicateKey(
-            claim.billing_provider_npi,
-            code,
-            tuple(modifiers.split(",")) if modifiers else (),
-            service_date,
-        )
-        for code, modifiers, service_date in session.connection().execute(_PAID_LINES, params).all()
+        DuplicateKey(npi, code, tuple(modifiers.split(",")) if modifiers else (), service_date)
+        for code, modifiers, service_date in rows
     )

@@ -26,8 +26,9 @@ from ..domain.model import Claim, ClaimLine
 from ..domain.money import fmt
 from ..metrics import ADJUDICATION_DURATION, CLAIMS_ADJUDICATED
 from ..repositories import claims as claims_repo
-from ..repositories.claims import StoredRequest
-from ..repositories.context import load_accumulators, load_context, load_member, load_plan
+from ..repositories import claims_pg
+from ..repositories.claims import StoredRequest, Submission
+from ..repositories.context import LoadedContext, load_accumulators, load_context, load_member, load_plan
 
 log = logging.getLogger("service.claims")
 
@@ -135,14 +136,38 @@ def _serialise(eob: Eob) -> str:
     return json.dumps(eob_to_dict(eob), separators=(",", ":"))
 
 
-def _adjudicate_for_posting(session: Session, claim: Claim) -> tuple[Eob, int | None]:
-    loaded = load_context(session, claim, lock=True)
+def _adjudicate_for_posting(claim: Claim, loaded: LoadedContext) -> Eob:
     eob = adjudicate(claim, loaded.context)
     problems = check_invariants(eob)
     if problems:
         # Posting an EOB that does not balance would corrupt accumulators: refuse (500, rollback).
         raise RuntimeError(f"EOB for claim {claim.claim_id} violates invariants: {problems}")
-    return eob, loaded.member_pk
+    return eob
+
+
+def _on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def load_submission(session: Session, claim: Claim) -> Submission:
+    """Under the member lock: the stored claim of this claim_id, if any, and the claim's context.
+    PostgreSQL reads it all in one round trip (claims_pg.py); SQLite, statement by statement."""
+    if _on_postgresql(session):
+        return claims_pg.load_submission(session, claim)
+    loaded = load_context(session, claim, lock=True)
+    return Submission(claims_repo.find_submitted(session, claim.claim_id), loaded)
+
+
+def _store(
+    session: Session, request: StoredRequest, member_pk: int | None, eob: Eob, eob_json: str
+) -> int | None:
+    """Insert the claim and post its effects; None when another transaction stored its claim_id."""
+    if _on_postgresql(session):
+        return claims_pg.store_claim(session, request, member_pk, eob, eob_json)
+    claim_pk = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
+    if claim_pk is not None:
+        claims_repo.post_adjudication(session, claim_pk, member_pk, eob)
+    return claim_pk
 
 
 def _record(eob: Eob, started: float) -> None:
@@ -161,23 +186,22 @@ def submit_claim(session: Session, body: ClaimIn) -> EobResult:
     request = _stored_request(body)
     claim = claim_from_canonical(request.canonical, request.received_date)
     _refuse_service_after_receipt(claim)
-    # No claim-id lock here: two identical submissions serialise on the member row lock, and the
-    # later one's insert finds the earlier claim (ON CONFLICT) and answers it idempotently.
-    existing = claims_repo.find_submitted(session, claim.claim_id)
-    if existing is not None:
-        return _replay(existing.eob, existing.request_hash, request, claim.claim_id)
+    # No claim-id lock: two identical submissions serialise on the member row lock, and the later
+    # one finds the earlier claim (or, should it commit after our read, ON CONFLICT) and replays it.
+    submission = load_submission(session, claim)
+    if submission.submitted is not None:
+        return _replay(submission.submitted.eob, submission.submitted.request_hash, request, claim.claim_id)
 
     started = time.perf_counter()
-    eob, member_pk = _adjudicate_for_posting(session, claim)
+    eob = _adjudicate_for_posting(claim, submission.loaded)
     eob_json = _serialise(eob)
-    claim_pk = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
+    claim_pk = _store(session, request, submission.loaded.member_pk, eob, eob_json)
     if claim_pk is None:
-        # Another transaction stored this claim_id after our check.
+        # Another transaction stored this claim_id after our read.
         winner = claims_repo.find_submitted(session, claim.claim_id)
         if winner is None:
             raise RuntimeError(f"claim {claim.claim_id} conflicted on insert but cannot be found")
         return _replay(winner.eob, winner.request_hash, request, claim.claim_id)
-    claims_repo.post_adjudication(session, claim_pk, member_pk, eob)
     _record(eob, started)
     return EobResult(eob_json, created=True)
 
@@ -200,7 +224,8 @@ def readjudicate_claim(session: Session, claim_id: str) -> str:
 
     started = time.perf_counter()
     claim = claim_from_canonical(row.request, row.received_date)
-    eob, member_pk = _adjudicate_for_posting(session, claim)
+    loaded = load_context(session, claim, lock=True)
+    eob, member_pk = _adjudicate_for_posting(claim, loaded), loaded.member_pk
     eob_json = _serialise(eob)
     claims_repo.delete_lines(session, row)  # a pended claim posted nothing, so nothing to reverse
     row.member_id = member_pk

@@ -12,7 +12,6 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from service.main import create_app
 from service.repositories.refcache import Lru
@@ -26,6 +25,7 @@ from tests.factories import (
     make_npi,
     provider,
 )
+from tests.statements import counted
 
 RATES_CSV = "procedure_code,modifier,allowed_amount\n99213,,{amount}\n99214,,160.00\n"
 
@@ -60,16 +60,8 @@ def allowed(client: TestClient, claim_id: str, service_date: str, **overrides: s
 def statements(
     app: FastAPI, client: TestClient, claim_id: str, service_date: str, **overrides: str
 ) -> list[str]:
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    event.listen(app.state.engine, "before_cursor_execute", record)
-    try:
+    with counted(app) as seen:
         allowed(client, claim_id, service_date, **overrides)
-    finally:
-        event.remove(app.state.engine, "before_cursor_execute", record)
     return seen
 
 

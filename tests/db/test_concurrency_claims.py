@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from service.db.models import ClaimRow
-from service.repositories import claims as claims_repo
+from service.repositories.claims import Submission
+from service.services import claims as claims_service
 from tests.claims_support import (
     Json,
     accumulators,
@@ -150,16 +152,18 @@ def test_simultaneous_identical_submissions_store_one_claim(
 # ---------------------------------------------------------------- the last line of defence
 
 
-def _miss_once(real: Callable[..., Any]) -> Callable[..., Any]:
-    """find_submitted that misses the first time: as if a racer committed right after our check."""
+def _miss_once(real: Callable[..., Submission]) -> Callable[..., Submission]:
+    """load_submission that misses the stored claim the first time: as if a racer committed right
+    after our read. The insert then conflicts, and the service must answer from the winner."""
     calls = 0
 
-    def find(*args: Any) -> Any:
+    def load(*args: Any) -> Submission:
         nonlocal calls
         calls += 1
-        return None if calls == 1 else real(*args)
+        found = real(*args)
+        return replace(found, submitted=None) if calls == 1 else found
 
-    return find
+    return load
 
 
 def test_losing_the_insert_race_answers_idempotently(
@@ -169,7 +173,7 @@ def test_losing_the_insert_race_answers_idempotently(
     assert first.status_code == 201
     counts, totals = row_counts(engine), accumulators(client)
 
-    monkeypatch.setattr(claims_repo, "find_submitted", _miss_once(claims_repo.find_submitted))
+    monkeypatch.setattr(claims_service, "load_submission", _miss_once(claims_service.load_submission))
     retry = client.post("/v1/claims", json=claim_body(), headers=WRITE)
 
     assert retry.status_code == 200
@@ -184,7 +188,7 @@ def test_losing_the_insert_race_with_another_claim_is_409(
     submit(client, claim_body())
     counts = row_counts(engine)
 
-    monkeypatch.setattr(claims_repo, "find_submitted", _miss_once(claims_repo.find_submitted))
+    monkeypatch.setattr(claims_service, "load_submission", _miss_once(claims_service.load_submission))
     other = client.post("/v1/claims", json=claim_body(lines=[line(billed_amount="250.00")]), headers=WRITE)
 
     assert other.status_code == 409
