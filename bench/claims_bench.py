@@ -109,15 +109,20 @@ def _proc_stats() -> Iterator[list[str]]:
             yield [entry.name, comm, *raw[raw.rindex(")") + 2 :].split()]
 
 
-def cpu_seconds(*, session: int | None = None, command: str | None = None) -> float:
-    """CPU time (user + system) of the processes in a session (a server and its workers) or with
-    a command name (every PostgreSQL process), so far."""
-    ticks = 0
+def cpu_ticks(*, session: int | None = None, command: str | None = None) -> dict[int, int]:
+    """CPU ticks (user + system) so far of each process in a session (a server and its workers) or
+    with a command name (every PostgreSQL process)."""
+    ticks = {}
     for fields in _proc_stats():
         # fields: pid, comm, state, ppid, pgrp, session, ..., utime at 13, stime at 14
         if (session is not None and int(fields[5]) == session) or fields[1] == command:
-            ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            ticks[int(fields[0])] = int(fields[13]) + int(fields[14])
+    return ticks
+
+
+def cpu_spent(before: dict[int, int], after: dict[int, int]) -> float:
+    """Seconds of CPU between two cpu_ticks() (processes that exited in between are not counted)."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items()) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -171,13 +176,13 @@ def service_command(port: int, workers: int) -> list[str]:
 
 def measured(run: Callable[[], Json], server_session: int) -> Json:
     """A wrk run, with the CPU that the server's processes and PostgreSQL spent per request."""
-    before = cpu_seconds(session=server_session), cpu_seconds(command="postgres")
+    before = cpu_ticks(session=server_session), cpu_ticks(command="postgres")
     result = run()
-    after = cpu_seconds(session=server_session), cpu_seconds(command="postgres")
+    after = cpu_ticks(session=server_session), cpu_ticks(command="postgres")
     n = max(1, result["requests"])
     result["cpu_ms_per_request"] = {
-        "server": round((after[0] - before[0]) * 1000 / n, 2),
-        "postgres": round((after[1] - before[1]) * 1000 / n, 2),
+        "server": round(cpu_spent(before[0], after[0]) * 1000 / n, 2),
+        "postgres": round(cpu_spent(before[1], after[1]) * 1000 / n, 2),
     }
     return result
 

@@ -231,7 +231,7 @@ class Prefetched:
 
     record: MemberRecord | None
     provider_contract_rows: Sequence[Any]  # attribute access by column name: a Row or a namedtuple
-    authorization_rows: Sequence[Sequence[Any]]
+    authorization_rows: Sequence[Sequence[Any]] | None  # None: load_context reads them if needed
     accumulators: Accumulators
     paid_lines: frozenset[DuplicateKey]
 
@@ -263,8 +263,9 @@ def load_context(
     member = Member(record.member_id, plan, record.coverage_from, record.coverage_to)
     authorizations: tuple[Authorization, ...] = ()
     if _needs_authorizations(claim, plan):
+        rows = prefetched.authorization_rows if prefetched else None
         authorizations = authorizations_from_rows(
-            prefetched.authorization_rows if prefetched else _authorization_rows(session, record.pk, span)
+            rows if rows is not None else _authorization_rows(session, record.pk, span)
         )
     if prefetched:
         accumulators, paid_lines = prefetched.accumulators, prefetched.paid_lines

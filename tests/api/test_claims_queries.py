@@ -70,16 +70,18 @@ def test_a_replay_writes_nothing(app: FastAPI, admin: TestClient, client: TestCl
     assert replay and not writes, replay
 
 
-def test_postgresql_submits_in_two_round_trips(app: FastAPI, admin: TestClient, client: TestClient) -> None:
+def test_postgresql_submits_in_four_statements(app: FastAPI, admin: TestClient, client: TestClient) -> None:
     if app.state.engine.dialect.name != "postgresql":
-        pytest.skip("the pipelined submit path is PostgreSQL's")
+        pytest.skip("the submit path of claims_pg.py is PostgreSQL's")
     load_worked_example(admin)
     submit(client, claim_body("WARM", lines=[line(service_date="2026-03-03")]))  # caches the plan
     with counted(app) as seen:
         submit(client, claim_body())
     statements = [s for s in seen if s.strip() != ";"]  # the pool's liveness ping
-    # The pipeline (lock, stored claim, contracts and rates, authorizations, accumulators, paid
-    # lines), then one statement that stores the claim and posts it.
-    assert len(statements) == 7, statements
+    # The member lock (with the stored claim), contracts and rates, accumulators and paid lines,
+    # then one statement that stores the claim and posts it. The worked example's 99213 needs no
+    # authorization, so none are read.
+    assert len(statements) == 4, statements
     assert "FOR UPDATE OF m" in statements[0]
+    assert "FROM authorizations" not in " ".join(statements)
     assert statements[-1].split()[0] == "WITH"
