@@ -15,7 +15,7 @@ same functions, so the two paths differ only in how the rows travel.
 
 Not a psycopg pipeline, though it would save round trips: measured under load (bench/), the same
 reads sent as one pipeline cost 0.6-0.7 ms more worker CPU per claim than sent one by one, with
-lower throughput; psycopg's pipeline keeps polling the connection while it waits for results.
+lower throughput (py-spy put the difference in psycopg's pipeline communication and wait loop).
 
 The statement texts never change, so psycopg prepares them on each connection after a few uses,
 and PostgreSQL can keep one generic plan for each. Parameters are scalars where the count is fixed

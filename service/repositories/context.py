@@ -225,9 +225,9 @@ def load_member(session: Session, member_id: str, *, lock: bool = False) -> Memb
 
 @dataclass(frozen=True, slots=True)
 class Prefetched:
-    """Rows a caller already read in one round trip (claims_pg.py), in the shapes the queries
-    below return: load_context then runs only what they do not cover (out-of-network rates and
-    contracts, and the plan when it is not cached)."""
+    """Rows a caller already read (claims_pg.py), in the shapes the queries below return:
+    load_context then runs only what they do not cover (authorizations when a line needs one and
+    none were given, what out-of-network lines need, and the plan when it is not cached)."""
 
     record: MemberRecord | None
     provider_contract_rows: Sequence[Any]  # attribute access by column name: a Row or a namedtuple

@@ -151,7 +151,8 @@ def _on_postgresql(session: Session) -> bool:
 
 def load_submission(session: Session, claim: Claim) -> Submission:
     """Under the member lock: the stored claim of this claim_id, if any, and the claim's context.
-    PostgreSQL reads it all in one round trip (claims_pg.py); SQLite, statement by statement."""
+    PostgreSQL reads it in three prepared statements on the driver connection (claims_pg.py);
+    SQLite through context.py's statements."""
     if _on_postgresql(session):
         return claims_pg.load_submission(session, claim)
     loaded = load_context(session, claim, lock=True)
