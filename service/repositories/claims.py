@@ -150,19 +150,30 @@ def post_adjudication(session: Session, claim_pk: int, member_pk: int | None, eo
     """Store the EOB's lines and post its accumulator changes and authorization units."""
     # Core executemany inserts on the session's connection: one statement however many lines.
     conn = session.connection()
-    conn.execute(_INSERT_LINE, [_line_values(claim_pk, member_pk, line) for line in eob.lines])
+    ids = {"claim_id": claim_pk, "member_id": member_pk}
+    conn.execute(_INSERT_LINE, [{**ids, **line_values(line)} for line in eob.lines])
     if member_pk is None:
         return  # an unknown member's claim is all denied: nothing to post
-    postings = [p for p in eob.postings if p.deductible or p.out_of_pocket]
+    postings = postings_to_store(eob)
     if postings:
-        conn.execute(_INSERT_POSTING, [_posting_values(claim_pk, member_pk, p) for p in postings])
+        conn.execute(_INSERT_POSTING, [{**ids, **posting_values(p)} for p in postings])
     deltas = ((p.plan_year, p.tier.value, p.deductible, p.out_of_pocket) for p in postings)
     add_to_accumulators(session, member_pk, deltas)
+    _add_units_used(session, authorization_units(eob))
+    session.flush()
+
+
+def postings_to_store(eob: Eob) -> list[AccumulatorPosting]:
+    """The EOB's accumulator postings that change something."""
+    return [p for p in eob.postings if p.deductible or p.out_of_pocket]
+
+
+def authorization_units(eob: Eob) -> Counter[int]:
+    """Authorization units the EOB uses, by authorization id."""
     units: Counter[int] = Counter()
     for use in eob.authorization_uses:
         units[use.authorization_id] += use.units
-    _add_units_used(session, units)
-    session.flush()
+    return units
 
 
 def delete_lines(session: Session, claim: ClaimRow) -> None:
@@ -219,11 +230,10 @@ def _add_units_used(session: Session, units: Counter[int]) -> None:
         session.connection().execute(_ADD_UNITS_USED, rows)
 
 
-def _line_values(claim_pk: int, member_pk: int | None, line: EobLine) -> dict[str, Any]:
+def line_values(line: EobLine) -> dict[str, Any]:
+    """A stored line's columns (claim_lines), but for the claim and member ids."""
     use = line.authorization_use
     return dict(
-        claim_id=claim_pk,
-        member_id=member_pk,
         line_number=line.line_number,
         procedure_code=line.procedure_code,
         modifiers=",".join(sorted(line.modifiers)),
@@ -246,10 +256,9 @@ def _line_values(claim_pk: int, member_pk: int | None, line: EobLine) -> dict[st
     )
 
 
-def _posting_values(claim_pk: int, member_pk: int, posting: AccumulatorPosting) -> dict[str, Any]:
+def posting_values(posting: AccumulatorPosting) -> dict[str, Any]:
+    """A stored posting's columns (accumulator_postings), but for the claim and member ids."""
     return dict(
-        claim_id=claim_pk,
-        member_id=member_pk,
         plan_year=posting.plan_year,
         tier=posting.tier.value,
         deductible=posting.deductible,

@@ -25,8 +25,8 @@ and PostgreSQL can keep one generic plan for each. Parameters are scalars where 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
 from typing import Any, cast
 
 import psycopg
@@ -36,7 +36,15 @@ from sqlalchemy.orm import Session
 from ..domain.eob import ClaimStatus, Eob, LineStatus
 from ..domain.model import Claim
 from ..domain.money import fmt
-from .claims import StoredRequest, Submission, Submitted
+from .claims import (
+    StoredRequest,
+    Submission,
+    Submitted,
+    authorization_units,
+    line_values,
+    posting_values,
+    postings_to_store,
+)
 from .context import (
     MemberRecord,
     Prefetched,
@@ -113,13 +121,15 @@ WITH claim AS (
                            balance_billing_amount, authorization_id, authorization_units)
   SELECT claim.id, %(member_pk)s::int, x.line_number, x.procedure_code, x.modifiers, x.units,
          x.service_date, x.status, x.network_status, x.accumulator_tier, x.protected,
-         x.billed, x.allowed, x.deductible, x.copay, x.coinsurance, x.plan_paid,
-         x.patient_responsibility, x.balance_billing, x.authorization_id, x.authorization_units
+         x.billed_amount, x.allowed_amount, x.deductible_amount, x.copay_amount,
+         x.coinsurance_amount, x.plan_paid_amount, x.patient_responsibility_amount,
+         x.balance_billing_amount, x.authorization_id, x.authorization_units
   FROM claim, jsonb_to_recordset(%(lines)s::jsonb) AS x(
     line_number int, procedure_code text, modifiers text, units int, service_date date,
     status text, network_status text, accumulator_tier text, protected boolean,
-    billed numeric, allowed numeric, deductible numeric, copay numeric, coinsurance numeric,
-    plan_paid numeric, patient_responsibility numeric, balance_billing numeric,
+    billed_amount numeric, allowed_amount numeric, deductible_amount numeric,
+    copay_amount numeric, coinsurance_amount numeric, plan_paid_amount numeric,
+    patient_responsibility_amount numeric, balance_billing_amount numeric,
     authorization_id int, authorization_units int)
 ), postings AS (
   INSERT INTO accumulator_postings (claim_id, member_id, plan_year, tier, deductible, out_of_pocket)
@@ -181,7 +191,6 @@ def load_submission(session: Session, claim: Claim) -> Submission:
     prefetched = Prefetched(
         record=record,
         provider_contract_rows=contracts.fetchall(),
-        authorization_rows=None,  # read by load_context, only when a line needs one
         accumulators=accumulators_from_rows(accumulators),
         paid_lines=paid_lines_from_rows(claim.billing_provider_npi, paid_lines),
     )
@@ -190,25 +199,21 @@ def load_submission(session: Session, claim: Claim) -> Submission:
     return Submission(submitted, loaded)
 
 
-_UNKNOWN_MEMBER = Prefetched(
-    record=None, provider_contract_rows=(), authorization_rows=None, accumulators={}, paid_lines=frozenset()
-)
+_UNKNOWN_MEMBER = Prefetched(record=None, provider_contract_rows=(), accumulators={}, paid_lines=frozenset())
 
 
 def store_claim(
     session: Session, request: StoredRequest, member_pk: int | None, eob: Eob, eob_json: str
 ) -> int | None:
     """Insert the claim and post its effects in one statement; None (and nothing written) when
-    another transaction stored the same claim_id first."""
-    postings = [p for p in eob.postings if p.deductible or p.out_of_pocket] if member_pk else []
-    deltas: dict[tuple[int, str], list[Any]] = {}
+    another transaction stored the same claim_id first. The rows are claims.py's, as JSON."""
+    postings = postings_to_store(eob) if member_pk else []
+    deltas: dict[tuple[int, str], list[Decimal]] = {}
     for p in postings:  # one upsert row per bucket: ON CONFLICT cannot touch a row twice
-        bucket = deltas.setdefault((p.plan_year, p.tier.value), [0, 0])
+        bucket = deltas.setdefault((p.plan_year, p.tier.value), [Decimal(0), Decimal(0)])
         bucket[0] += p.deductible
         bucket[1] += p.out_of_pocket
-    units: Counter[int] = Counter()
-    for use in eob.authorization_uses if member_pk else ():
-        units[use.authorization_id] += use.units
+    units = authorization_units(eob) if member_pk else {}
     params = {
         "claim_id": eob.claim_id,
         "member_ref": eob.member_id,
@@ -216,25 +221,15 @@ def store_claim(
         "npi": eob.billing_provider_npi,
         "received_date": request.received_date,
         "request_hash": request.request_hash,
-        "request": json.dumps(request.canonical, separators=(",", ":")),
+        "request": _json(request.canonical),
         "status": eob.status.value,
         "plan_code": eob.plan_code,
         "eob": eob_json,
-        "lines": _json([_line(line) for line in eob.lines]),
-        "postings": _json(
-            [
-                {
-                    "plan_year": p.plan_year,
-                    "tier": p.tier.value,
-                    "deductible": fmt(p.deductible),
-                    "out_of_pocket": fmt(p.out_of_pocket),
-                }
-                for p in postings
-            ]
-        ),
+        "lines": _json([line_values(line) for line in eob.lines]),
+        "postings": _json([posting_values(p) for p in postings]),
         "deltas": _json(
             [
-                {"plan_year": year, "tier": tier, "deductible": fmt(d), "out_of_pocket": fmt(o)}
+                {"plan_year": year, "tier": tier, "deductible": d, "out_of_pocket": o}
                 for (year, tier), (d, o) in sorted(deltas.items())
             ]
         ),
@@ -244,30 +239,15 @@ def store_claim(
     return None if row is None else int(row[0])
 
 
-def _json(value: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _json(value: Any) -> str:
+    """JSON for the statement's parameters: money as two-place strings (numeric takes them
+    exactly), dates as ISO strings."""
+    return json.dumps(value, separators=(",", ":"), default=_json_value)
 
 
-def _line(line: Any) -> dict[str, Any]:
-    use = line.authorization_use
-    return {
-        "line_number": line.line_number,
-        "procedure_code": line.procedure_code,
-        "modifiers": ",".join(sorted(line.modifiers)),
-        "units": line.units,
-        "service_date": line.service_date.isoformat(),
-        "status": line.status.value,
-        "network_status": line.network_status.value if line.network_status else None,
-        "accumulator_tier": line.accumulator_tier.value if line.accumulator_tier else None,
-        "protected": line.protected,
-        "billed": fmt(line.billed_amount),
-        "allowed": fmt(line.allowed_amount),
-        "deductible": fmt(line.deductible_amount),
-        "copay": fmt(line.copay_amount),
-        "coinsurance": fmt(line.coinsurance_amount),
-        "plan_paid": fmt(line.plan_paid_amount),
-        "patient_responsibility": fmt(line.patient_responsibility_amount),
-        "balance_billing": fmt(line.balance_billing_amount),
-        "authorization_id": use.authorization_id if use else None,
-        "authorization_units": use.units if use else 0,
-    }
+def _json_value(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return fmt(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

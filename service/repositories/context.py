@@ -226,12 +226,11 @@ def load_member(session: Session, member_id: str, *, lock: bool = False) -> Memb
 @dataclass(frozen=True, slots=True)
 class Prefetched:
     """Rows a caller already read (claims_pg.py), in the shapes the queries below return:
-    load_context then runs only what they do not cover (authorizations when a line needs one and
-    none were given, what out-of-network lines need, and the plan when it is not cached)."""
+    load_context then runs only what they do not cover (authorizations when a line needs one,
+    what out-of-network lines need, and the plan when it is not cached)."""
 
     record: MemberRecord | None
     provider_contract_rows: Sequence[Any]  # attribute access by column name: a Row or a namedtuple
-    authorization_rows: Sequence[Sequence[Any]] | None  # None: load_context reads them if needed
     accumulators: Accumulators
     paid_lines: frozenset[DuplicateKey]
 
@@ -261,12 +260,6 @@ def load_context(
     contracts = _load_contracts(session, record, cached, claim, span, codes, provider_rows)
     plan = with_reference_rates(cached, contracts.reference)
     member = Member(record.member_id, plan, record.coverage_from, record.coverage_to)
-    authorizations: tuple[Authorization, ...] = ()
-    if _needs_authorizations(claim, plan):
-        rows = prefetched.authorization_rows if prefetched else None
-        authorizations = authorizations_from_rows(
-            rows if rows is not None else _authorization_rows(session, record.pk, span)
-        )
     if prefetched:
         accumulators, paid_lines = prefetched.accumulators, prefetched.paid_lines
     else:
@@ -277,7 +270,9 @@ def load_context(
         billing_provider_contracts=tuple(contracts.by_npi.get(claim.billing_provider_npi, ())),
         facility_contracts=tuple(contracts.by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
         network_contracts=contracts.whole_network,
-        authorizations=authorizations,
+        authorizations=_authorizations(session, record.pk, span)
+        if _needs_authorizations(claim, plan)
+        else (),
         accumulators=accumulators,
         paid_lines=paid_lines,
     )
@@ -485,11 +480,8 @@ def _out_of_network(row: PlanRow) -> OutOfNetworkBenefit | None:
     return OutOfNetworkBenefit(row.oon_deductible, row.oon_out_of_pocket_max, row.oon_coinsurance_rate, basis)
 
 
-def _authorization_rows(session: Session, member_pk: int, span: dict[str, date]) -> Sequence[AnyRow]:
-    return session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span}).all()
-
-
-def authorizations_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[Authorization, ...]:
+def _authorizations(session: Session, member_pk: int, span: dict[str, date]) -> tuple[Authorization, ...]:
+    rows = session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span}).all()
     return tuple(
         Authorization(
             id=auth_id,
