@@ -15,6 +15,7 @@ from .api.route_templates import RouteTemplates
 from .api.routes import claims, directory, exports, ops, rates, reference, tic
 from .db.session import create_db_engine, create_session_factory
 from .logs import RequestContextMiddleware, configure_logging
+from .services.batching import SubmitBatcher
 from .settings import Settings, get_settings
 
 API_DESCRIPTION = (
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    app.state.submissions = SubmitBatcher(app.state.session_factory, settings.submit_batch_max)
 
     app.include_router(ops.router)
     app.include_router(reference.router)

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 5.0
     db_statement_timeout_ms: int = 10_000
+    # Claims submitted concurrently to one worker share a transaction, up to this many (group
+    # commit, service/services/batching.py); 1 gives every claim a transaction of its own.
+    submit_batch_max: int = Field(default=32, ge=1, le=1_000)
     max_body_bytes: int = 1_048_576  # JSON bodies; rate uploads stream and have their own limit
     max_upload_bytes: int = 2_147_483_648
 

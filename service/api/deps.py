@@ -16,8 +16,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     that happen before the response is sent, so a 2xx always means committed.
 
     async, so opening the session costs no trip to the threadpool (it does no I/O: the connection
-    is taken on first use, in the endpoint's thread); only the commit or rollback goes there, and
-    not even that when a hot endpoint commits itself at its end, in its own thread.
+    is taken on first use, in the endpoint's thread); only the commit or rollback goes there.
+    (POST /v1/claims takes no session: its claims are submitted in batches, services/batching.py.)
     """
     session = request.app.state.session_factory()
     session.begin()
@@ -27,9 +27,6 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         with anyio.CancelScope(shield=True):  # release the connection even if the request is cancelled
             await run_in_threadpool(_finish, session, commit=False)
         raise
-    if not session.in_transaction():
-        session.close()  # the endpoint committed: no I/O left, so no threadpool trip
-        return
     with anyio.CancelScope(shield=True):
         await run_in_threadpool(_finish, session, commit=True)
 

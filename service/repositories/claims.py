@@ -107,6 +107,17 @@ class StoredRequest:
     received_date: date
 
 
+@dataclass(frozen=True, slots=True)
+class ToStore:
+    """An adjudicated claim to insert and post: its request, its member's id (None when the
+    member is unknown), its EOB and that EOB's JSON text."""
+
+    request: StoredRequest
+    member_pk: int | None
+    eob: Eob
+    eob_json: str
+
+
 def insert_claim(
     session: Session, request: StoredRequest, member_pk: int | None, eob: Eob, eob_json: str
 ) -> int | None:

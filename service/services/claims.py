@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -27,7 +28,7 @@ from ..domain.money import fmt
 from ..metrics import ADJUDICATION_DURATION, CLAIMS_ADJUDICATED
 from ..repositories import claims as claims_repo
 from ..repositories import claims_pg
-from ..repositories.claims import StoredRequest, Submission
+from ..repositories.claims import StoredRequest, Submission, ToStore
 from ..repositories.context import LoadedContext, load_accumulators, load_context, load_member, load_plan
 
 log = logging.getLogger("service.claims")
@@ -149,26 +150,49 @@ def _on_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def load_submission(session: Session, claim: Claim) -> Submission:
-    """Under the member lock: the stored claim of this claim_id, if any, and the claim's context.
-    PostgreSQL reads it in three prepared statements on the driver connection (claims_pg.py);
-    SQLite through context.py's statements."""
-    if _on_postgresql(session):
-        return claims_pg.load_submission(session, claim)
-    loaded = load_context(session, claim, lock=True)
-    return Submission(claims_repo.find_submitted(session, claim.claim_id), loaded)
+@dataclass(frozen=True, slots=True)
+class ClaimToSubmit:
+    """A submitted claim, parsed: its canonical request (what is stored and hashed) and the
+    domain claim (what is adjudicated)."""
+
+    request: StoredRequest
+    claim: Claim
 
 
-def _store(
-    session: Session, request: StoredRequest, member_pk: int | None, eob: Eob, eob_json: str
-) -> int | None:
-    """Insert the claim and post its effects; None when another transaction stored its claim_id."""
+def prepare_claim(body: ClaimIn) -> ClaimToSubmit:
+    """Canonicalise a claim and refuse what no adjudication can take (422), before any I/O."""
+    request = _stored_request(body)
+    claim = claim_from_canonical(request.canonical, request.received_date)
+    _refuse_service_after_receipt(claim)
+    return ClaimToSubmit(request, claim)
+
+
+def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submission]:
+    """Under the members' locks: each claim's stored claim of its claim_id, if any, and its
+    context. PostgreSQL reads a batch in four statements on the driver connection
+    (claims_pg.py); SQLite claim by claim, through context.py's statements."""
     if _on_postgresql(session):
-        return claims_pg.store_claim(session, request, member_pk, eob, eob_json)
-    claim_pk = claims_repo.insert_claim(session, request, member_pk, eob, eob_json)
-    if claim_pk is not None:
-        claims_repo.post_adjudication(session, claim_pk, member_pk, eob)
-    return claim_pk
+        return claims_pg.load_submissions(session, claims)
+    return [
+        Submission(
+            claims_repo.find_submitted(session, claim.claim_id), load_context(session, claim, lock=True)
+        )
+        for claim in claims
+    ]
+
+
+def _store(session: Session, claims: Sequence[ToStore]) -> dict[str, int]:
+    """Insert the claims and post their effects. Returns the ids of those inserted, by claim_id;
+    one that another transaction stored first is left out, and nothing of it is written."""
+    if _on_postgresql(session):
+        return claims_pg.store_claims(session, claims)
+    stored = {}
+    for c in claims:
+        claim_pk = claims_repo.insert_claim(session, c.request, c.member_pk, c.eob, c.eob_json)
+        if claim_pk is not None:
+            claims_repo.post_adjudication(session, claim_pk, c.member_pk, c.eob)
+            stored[c.eob.claim_id] = claim_pk
+    return stored
 
 
 def _record(eob: Eob, started: float) -> None:
@@ -182,29 +206,47 @@ def _replay(existing_eob: str, existing_hash: str, request: StoredRequest, claim
     return EobResult(existing_eob, created=False)
 
 
-def submit_claim(session: Session, body: ClaimIn) -> EobResult:
-    """Adjudicate and post a new claim, or replay the stored EOB of the same claim_id."""
-    request = _stored_request(body)
-    claim = claim_from_canonical(request.canonical, request.received_date)
-    _refuse_service_after_receipt(claim)
-    # No claim-id lock: two identical submissions serialise on the member row lock, and the later
-    # one finds the earlier claim (or, should it commit after our read, ON CONFLICT) and replays it.
-    submission = load_submission(session, claim)
-    if submission.submitted is not None:
-        return _replay(submission.submitted.eob, submission.submitted.request_hash, request, claim.claim_id)
+def submit_claims(session: Session, batch: Sequence[ClaimToSubmit]) -> list[EobResult | Exception]:
+    """Adjudicate and post new claims, or replay the stored EOB of a claim_id submitted before:
+    one outcome per claim, in order, an exception where that claim alone failed (nothing of it
+    is written; the others are). The claims must have distinct members and claim ids
+    (services/batching.py groups them so): a claim reads accumulators no other claim of the
+    batch posts to.
 
-    started = time.perf_counter()
-    eob = _adjudicate_for_posting(claim, submission.loaded)
-    eob_json = _serialise(eob)
-    claim_pk = _store(session, request, submission.loaded.member_pk, eob, eob_json)
-    if claim_pk is None:
+    No claim-id lock: two identical submissions serialise on the member row lock, and the later
+    one finds the earlier claim (or, should it commit after our read, ON CONFLICT) and replays it.
+    """
+    submissions = load_submissions(session, [item.claim for item in batch])
+    outcomes: list[EobResult | Exception | None] = [None] * len(batch)
+    to_store: list[tuple[int, ToStore, float]] = []
+    for i, (item, submission) in enumerate(zip(batch, submissions, strict=True)):
+        try:
+            if submission.submitted is not None:
+                found = submission.submitted
+                outcomes[i] = _replay(found.eob, found.request_hash, item.request, item.claim.claim_id)
+                continue
+            started = time.perf_counter()
+            eob = _adjudicate_for_posting(item.claim, submission.loaded)
+            posted = ToStore(item.request, submission.loaded.member_pk, eob, _serialise(eob))
+            to_store.append((i, posted, started))
+        except Exception as exc:  # this claim's own failure (a conflict, an EOB that does not balance)
+            outcomes[i] = exc
+    stored = _store(session, [posted for _, posted, _ in to_store]) if to_store else {}
+    for i, posted, started in to_store:
+        claim_id = posted.eob.claim_id
+        if claim_id in stored:
+            _record(posted.eob, started)
+            outcomes[i] = EobResult(posted.eob_json, created=True)
+            continue
         # Another transaction stored this claim_id after our read.
-        winner = claims_repo.find_submitted(session, claim.claim_id)
-        if winner is None:
-            raise RuntimeError(f"claim {claim.claim_id} conflicted on insert but cannot be found")
-        return _replay(winner.eob, winner.request_hash, request, claim.claim_id)
-    _record(eob, started)
-    return EobResult(eob_json, created=True)
+        winner = claims_repo.find_submitted(session, claim_id)
+        try:
+            if winner is None:
+                raise RuntimeError(f"claim {claim_id} conflicted on insert but cannot be found")
+            outcomes[i] = _replay(winner.eob, winner.request_hash, posted.request, claim_id)
+        except Exception as exc:
+            outcomes[i] = exc
+    return [outcome or RuntimeError("the claim got no outcome") for outcome in outcomes]
 
 
 def get_claim(session: Session, claim_id: str) -> str:

@@ -12,9 +12,9 @@ from tests.factories import load_worked_example
 from tests.statements import counted
 
 # SQLite: claim lookup, 5 context queries (and the plan's 2 while it is not cached), the claim
-# insert, lines, one posting and one accumulator upsert. PostgreSQL: 6 statements in one pipeline
-# and one for the posting (service/repositories/claims_pg.py). A little headroom over that, but
-# nowhere near one per line.
+# insert, lines, one posting and one accumulator upsert. PostgreSQL: 4 reads and one statement for
+# the posting (service/repositories/claims_pg.py). A little headroom over that, but nowhere near
+# one per line.
 MAX_STATEMENTS = 20
 
 
@@ -70,7 +70,7 @@ def test_a_replay_writes_nothing(app: FastAPI, admin: TestClient, client: TestCl
     assert replay and not writes, replay
 
 
-def test_postgresql_submits_in_four_statements(app: FastAPI, admin: TestClient, client: TestClient) -> None:
+def test_postgresql_submits_in_five_statements(app: FastAPI, admin: TestClient, client: TestClient) -> None:
     if app.state.engine.dialect.name != "postgresql":
         pytest.skip("the submit path of claims_pg.py is PostgreSQL's")
     load_worked_example(admin)
@@ -78,10 +78,11 @@ def test_postgresql_submits_in_four_statements(app: FastAPI, admin: TestClient, 
     with counted(app) as seen:
         submit(client, claim_body())
     statements = [s for s in seen if s.strip() != ";"]  # the pool's liveness ping
-    # The member lock (with the stored claim), contracts and rates, accumulators and paid lines,
-    # then one statement that stores the claim and posts it. The worked example's 99213 needs no
+    # The stored claims, the member locks, contracts and rates, accumulators and paid lines, then
+    # one statement that stores the claim and posts it. The worked example's 99213 needs no
     # authorization, so none are read.
-    assert len(statements) == 4, statements
-    assert "FOR UPDATE OF m" in statements[0]
+    assert len(statements) == 5, statements
+    assert "FROM claims WHERE claim_id = ANY" in statements[0]
+    assert "FOR UPDATE OF m" in statements[1]
     assert "FROM authorizations" not in " ".join(statements)
     assert statements[-1].split()[0] == "WITH"

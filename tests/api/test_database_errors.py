@@ -39,7 +39,7 @@ def test_an_unavailable_database_is_503_and_writes_nothing(
 ) -> None:
     load_worked_example(admin)
     counts = row_counts(engine)
-    monkeypatch.setattr(claims_service, "load_submission", _failing(exc))
+    monkeypatch.setattr(claims_service, "load_submissions", _failing(exc))
 
     response = client.post("/v1/claims", json=claim_body(), headers=WRITE)
 
@@ -54,7 +54,7 @@ def test_any_other_database_error_is_500(
     admin: TestClient, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load_worked_example(admin)
-    monkeypatch.setattr(claims_service, "load_submission", _failing(psycopg.errors.CheckViolation("units")))
+    monkeypatch.setattr(claims_service, "load_submissions", _failing(psycopg.errors.CheckViolation("units")))
     response = client.post("/v1/claims", json=claim_body(), headers=WRITE)
     assert response.status_code == 500
     assert response.json()["detail"] == "an unexpected error occurred"  # no SQL or data leaked

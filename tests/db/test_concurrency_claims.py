@@ -152,16 +152,16 @@ def test_simultaneous_identical_submissions_store_one_claim(
 # ---------------------------------------------------------------- the last line of defence
 
 
-def _miss_once(real: Callable[..., Submission]) -> Callable[..., Submission]:
-    """load_submission that misses the stored claim the first time: as if a racer committed right
-    after our read. The insert then conflicts, and the service must answer from the winner."""
+def _miss_once(real: Callable[..., list[Submission]]) -> Callable[..., list[Submission]]:
+    """load_submissions that misses the stored claim the first time: as if a racer committed
+    right after our read. The insert then conflicts, and the service must answer from the winner."""
     calls = 0
 
-    def load(*args: Any) -> Submission:
+    def load(*args: Any) -> list[Submission]:
         nonlocal calls
         calls += 1
         found = real(*args)
-        return replace(found, submitted=None) if calls == 1 else found
+        return [replace(s, submitted=None) for s in found] if calls == 1 else found
 
     return load
 
@@ -173,7 +173,7 @@ def test_losing_the_insert_race_answers_idempotently(
     assert first.status_code == 201
     counts, totals = row_counts(engine), accumulators(client)
 
-    monkeypatch.setattr(claims_service, "load_submission", _miss_once(claims_service.load_submission))
+    monkeypatch.setattr(claims_service, "load_submissions", _miss_once(claims_service.load_submissions))
     retry = client.post("/v1/claims", json=claim_body(), headers=WRITE)
 
     assert retry.status_code == 200
@@ -188,7 +188,7 @@ def test_losing_the_insert_race_with_another_claim_is_409(
     submit(client, claim_body())
     counts = row_counts(engine)
 
-    monkeypatch.setattr(claims_service, "load_submission", _miss_once(claims_service.load_submission))
+    monkeypatch.setattr(claims_service, "load_submissions", _miss_once(claims_service.load_submissions))
     other = client.post("/v1/claims", json=claim_body(lines=[line(billed_amount="250.00")]), headers=WRITE)
 
     assert other.status_code == 409

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Response, status
+from fastapi import Path, Query, Request, Response, status
 
 from ...services import claims as claims_service
 from ..auth import Access, scoped_router
@@ -38,9 +38,10 @@ def _eob(body: str, status_code: int = status.HTTP_200_OK) -> Response:
         422: {"description": "The claim is malformed", **PROBLEM},
     },
 )
-def submit_claim(body: ClaimIn, session: SessionDep) -> Response:
-    result = claims_service.submit_claim(session, body)
-    session.commit()  # here, in the endpoint's thread: spares the dependency a threadpool trip
+async def submit_claim(body: ClaimIn, request: Request) -> Response:
+    # Submitted with whatever other claims arrive meanwhile, in one transaction (group commit,
+    # services/batching.py); answered once that transaction committed.
+    result = await request.app.state.submissions.submit(claims_service.prepare_claim(body))
     return _eob(result.body, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 

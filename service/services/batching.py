@@ -1,0 +1,137 @@
+"""Group commit of claim submissions: concurrent POST /v1/claims requests share a transaction.
+
+Why: a claim's own work is a few hundred microseconds of Python, but each transaction also pays
+a trip to the threadpool, a pooled connection's checkout and liveness ping, a handful of round
+trips, a commit (a WAL flush) and PostgreSQL's per-statement overhead. Measured under load
+(docs/performance.md), that fixed part was most of a claim's cost. Grouping the claims that
+arrive while a batch is in flight spreads it over the batch: at low load a batch holds one claim
+and nothing waits; under load the batch grows and the cost per claim falls.
+
+What each request still gets, as with one transaction per request (docs/decisions.md):
+- its response only after the transaction that stored its claim committed;
+- all or nothing for its claim: a claim that fails alone (a conflict, an EOB that does not
+  balance) is left out and the others commit; an error the database raises for the batch as a
+  whole (a constraint, bad data) rolls it back and each claim is retried in a transaction of its
+  own, so the error reaches the request that caused it; the database being unavailable fails
+  every claim of the batch (503, retry);
+- the same answer: a batch's claims have distinct members and distinct claim ids (a claim that
+  would share either waits for the next batch), so no claim reads what another claim of its
+  batch posts, and the members' locks are taken in one order (no deadlock between batches).
+
+State lives per event loop and only while requests wait: nothing is kept between batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+from collections.abc import Sequence
+
+import psycopg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from .claims import ClaimToSubmit, EobResult, submit_claims
+
+# Errors one claim can cause for its whole batch: worth retrying each claim alone.
+_ONE_CLAIMS_FAULT = (sa_exc.IntegrityError, sa_exc.DataError, psycopg.IntegrityError, psycopg.DataError)
+
+Outcome = EobResult | Exception
+_Waiting = tuple[ClaimToSubmit, "asyncio.Future[EobResult]"]
+
+
+class SubmitBatcher:
+    """Submits claims in batches of up to `max_batch` (1: a transaction per claim)."""
+
+    def __init__(self, session_factory: sessionmaker[Session], max_batch: int) -> None:
+        self._session_factory = session_factory
+        self._max_batch = max_batch
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def submit(self, item: ClaimToSubmit) -> EobResult:
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _Queue(self)
+        return await queue.submit(item)
+
+    def take(self, waiting: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]:
+        """The next batch in arrival order, and the rest: distinct members and claim ids."""
+        batch: list[_Waiting] = []
+        rest: list[_Waiting] = []
+        members: set[str] = set()
+        claim_ids: set[str] = set()
+        for entry in waiting:
+            claim = entry[0].claim
+            if (
+                len(batch) < self._max_batch
+                and claim.member_id not in members
+                and claim.claim_id not in claim_ids
+            ):
+                batch.append(entry)
+                members.add(claim.member_id)
+                claim_ids.add(claim.claim_id)
+            else:
+                rest.append(entry)
+        return batch, rest
+
+    def run(self, batch: Sequence[ClaimToSubmit]) -> list[Outcome]:
+        """One transaction for the batch (in a worker thread); see the module docstring."""
+        try:
+            with self._session_factory() as session, session.begin():
+                return submit_claims(session, batch)
+        except _ONE_CLAIMS_FAULT as exc:
+            if len(batch) == 1:
+                return [exc]
+            return [self.run([item])[0] for item in batch]
+        except Exception as exc:
+            return [exc] * len(batch)
+
+
+class _Queue:
+    """The claims waiting on one event loop, and whether a task is draining them."""
+
+    def __init__(self, batcher: SubmitBatcher) -> None:
+        self._batcher = batcher
+        self._waiting: list[_Waiting] = []
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None  # referenced, so it is not collected mid-run
+
+    async def submit(self, item: ClaimToSubmit) -> EobResult:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[EobResult] = loop.create_future()
+        self._waiting.append((item, future))
+        if not self._draining:
+            self._draining = True
+            # A context of its own: the draining task must not carry this request's id into logs.
+            self._task = loop.create_task(self._drain(), context=contextvars.Context())
+        # A request cancelled while waiting (its client left) still has its claim submitted,
+        # as a request whose client leaves after the commit does.
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[_Waiting] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._batcher.take(self._waiting)
+                outcomes = await run_in_threadpool(self._batcher.run, [item for item, _ in batch])
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+                batch = []
+        except BaseException as exc:  # the loop is shutting down: nobody may wait forever
+            for _, future in batch + self._waiting:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("shutting down"))
+            self._waiting = []
+            raise
+        finally:
+            self._draining = False
