@@ -38,11 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = create_session_factory(engine)
     app.state.submissions = SubmitBatcher(app.state.session_factory, settings.submit_batch_max)
 
+    # Routes are matched in order: the claims routes, the hot path, first.
+    app.include_router(claims.write_router)
+    app.include_router(claims.read_router)
     app.include_router(ops.router)
     app.include_router(reference.router)
     app.include_router(directory.router)
-    app.include_router(claims.write_router)
-    app.include_router(claims.read_router)
     app.include_router(exports.router)
     app.include_router(rates.router)
     app.include_router(tic.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 # CPT (five digits, or four digits and a category letter F/T/U/M) and HCPCS Level II (letter + 4 digits).
 PROCEDURE_CODE_RE = re.compile(r"^(?:[0-9]{4}[0-9FTUM]|[A-Z][0-9]{4})$")
@@ -19,6 +20,7 @@ def is_modifier(modifier: str) -> bool:
     return bool(MODIFIER_RE.match(modifier))
 
 
+@lru_cache(maxsize=16_384)  # a hot path: every code is tested against every range of a plan
 def _shape(code: str) -> str:
     # Digits are interchangeable, and so is a HCPCS leading letter (A0021-V5364 is one range);
     # a CPT category letter at the end is not: 0005T (Category III) is not in 0001F-0009F.

@@ -25,12 +25,11 @@ The statement texts never change, so psycopg prepares them on each connection af
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
+import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
@@ -298,13 +297,11 @@ def store_claims(session: Session, claims: Sequence[ToStore]) -> dict[str, int]:
 
 def _json(value: Any) -> str:
     """JSON for the statement's parameters: money as two-place strings (numeric takes them
-    exactly), dates as ISO strings."""
-    return json.dumps(value, separators=(",", ":"), default=_json_value)
+    exactly), dates as ISO strings (orjson's own)."""
+    return orjson.dumps(value, default=_money).decode()
 
 
-def _json_value(value: Any) -> str:
+def _money(value: Any) -> str:
     if isinstance(value, Decimal):
         return fmt(value)
-    if isinstance(value, date):
-        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

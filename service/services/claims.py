@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from ..api.problems import Conflict, NotFound, Unprocessable
@@ -134,7 +135,9 @@ def _refuse_service_after_receipt(claim: Claim) -> None:
 
 def _serialise(eob: Eob) -> str:
     """The EOB JSON, produced once per adjudication: what POST returns and GET returns later."""
-    return json.dumps(eob_to_dict(eob), separators=(",", ":"))
+    # orjson: the same compact JSON as json.dumps(separators=(",", ":")) for this ASCII-only
+    # document (identifiers, codes, two-place money strings), several times faster.
+    return orjson.dumps(eob_to_dict(eob)).decode()
 
 
 def _adjudicate_for_posting(claim: Claim, loaded: LoadedContext) -> Eob:
