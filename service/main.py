@@ -36,7 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
-    app.state.submissions = SubmitBatcher(app.state.session_factory, settings.submit_batch_max)
+    app.state.submissions = SubmitBatcher(
+        app.state.session_factory,
+        settings.submit_batch_max,
+        max_wait_seconds=settings.db_statement_timeout_ms / 1000,
+    )
 
     # Routes are matched in order: the claims routes, the hot path, first.
     app.include_router(claims.write_router)

@@ -18,6 +18,10 @@ What each request still gets, as with one transaction per request (docs/decision
   would share either waits for the next batch), so no claim reads what another claim of its
   batch posts, and the members' locks are taken in one order (no deadlock between batches).
 
+A claim that waited longer than `max_wait_seconds` (the statement timeout) for its batch to start
+is refused with 503 instead: the database is not keeping up (stalled, or locked), and waiting for
+each queued batch to time out in turn would hold every request for a multiple of the timeout.
+
 State lives per event loop and only while requests wait: nothing is kept between batches.
 """
 
@@ -33,21 +37,25 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from ..api.problems import ServiceUnavailable
 from .claims import ClaimToSubmit, EobResult, submit_claims
 
 # Errors one claim can cause for its whole batch: worth retrying each claim alone.
 _ONE_CLAIMS_FAULT = (sa_exc.IntegrityError, sa_exc.DataError, psycopg.IntegrityError, psycopg.DataError)
 
 Outcome = EobResult | Exception
-_Waiting = tuple[ClaimToSubmit, "asyncio.Future[EobResult]"]
+_Waiting = tuple[ClaimToSubmit, "asyncio.Future[EobResult]", float]  # and when it arrived (loop time)
 
 
 class SubmitBatcher:
     """Submits claims in batches of up to `max_batch` (1: a transaction per claim)."""
 
-    def __init__(self, session_factory: sessionmaker[Session], max_batch: int) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], max_batch: int, max_wait_seconds: float = 10.0
+    ) -> None:
         self._session_factory = session_factory
         self._max_batch = max_batch
+        self.max_wait_seconds = max_wait_seconds
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary()
         )
@@ -104,7 +112,7 @@ class _Queue:
     async def submit(self, item: ClaimToSubmit) -> EobResult:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[EobResult] = loop.create_future()
-        self._waiting.append((item, future))
+        self._waiting.append((item, future, loop.time()))
         if not self._draining:
             self._draining = True
             # A context of its own: the draining task must not carry this request's id into logs.
@@ -117,9 +125,12 @@ class _Queue:
         batch: list[_Waiting] = []
         try:
             while self._waiting:
+                self._refuse_overdue()
                 batch, self._waiting = self._batcher.take(self._waiting)
-                outcomes = await run_in_threadpool(self._batcher.run, [item for item, _ in batch])
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not batch:
+                    break
+                outcomes = await run_in_threadpool(self._batcher.run, [entry[0] for entry in batch])
+                for (_, future, _), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue
                     if isinstance(outcome, Exception):
@@ -128,10 +139,20 @@ class _Queue:
                         future.set_result(outcome)
                 batch = []
         except BaseException as exc:  # the loop is shutting down: nobody may wait forever
-            for _, future in batch + self._waiting:
+            for _, future, _ in batch + self._waiting:
                 if not future.done():
                     future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("shutting down"))
             self._waiting = []
             raise
         finally:
             self._draining = False
+
+    def _refuse_overdue(self) -> None:
+        deadline = asyncio.get_running_loop().time() - self._batcher.max_wait_seconds
+        overdue = [entry for entry in self._waiting if entry[2] < deadline]
+        if not overdue:
+            return
+        self._waiting = [entry for entry in self._waiting if entry[2] >= deadline]
+        for _, future, _ in overdue:
+            if not future.done():
+                future.set_exception(ServiceUnavailable("the database is not keeping up; retry later"))

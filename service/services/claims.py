@@ -1,8 +1,9 @@
 """Claims use cases: submit, read, void, re-adjudicate, estimate, accumulators.
 
-Between the routes and the repositories: takes the request's session (one transaction), takes
-the locks in one order (claim-id advisory lock for void and re-adjudication, then the member
-row), runs the pure core and has the repositories post the result. Never commits.
+Between the routes and the repositories: takes a session (one transaction: the request's, or a
+batch's for submissions, see batching.py), takes the locks in one order (claim-id advisory lock
+for void and re-adjudication, then the member rows in id order), runs the pure core and has the
+repositories post the result. Never commits.
 """
 
 from __future__ import annotations

@@ -204,3 +204,32 @@ def test_one_claim_per_batch_when_configured(app: FastAPI) -> None:
     batcher = SubmitBatcher(app.state.session_factory, max_batch=1)
     batch, rest = batcher.take([_waiting("A", "M-1"), _waiting("B", "M-2")])
     assert len(batch) == 1 and len(rest) == 1
+
+
+def test_a_claim_that_waits_longer_than_the_statement_timeout_is_refused_with_503(
+    app: FastAPI, client: TestClient, members: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.state.submissions = SubmitBatcher(app.state.session_factory, max_batch=32, max_wait_seconds=0.2)
+    first_batch_running = threading.Event()
+    real_run = SubmitBatcher.run
+
+    def slow_run(self: SubmitBatcher, batch: Sequence[ClaimToSubmit]) -> list[Any]:
+        first_batch_running.set()
+        threading.Event().wait(0.5)  # a stalled database, as far as the queue can tell
+        return real_run(self, batch)
+
+    monkeypatch.setattr(SubmitBatcher, "run", slow_run)
+
+    def post(body: Json) -> Any:
+        if body["claim_id"] != "SLOW-0":
+            first_batch_running.wait(10)
+        return client.post("/v1/claims", json=body, headers=WRITE)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, queued = pool.map(post, _claims("SLOW", ["M-001", "M-002"]))
+
+    assert first.status_code == 201
+    assert queued.status_code == 503, queued.text
+    assert queued.headers["content-type"] == "application/problem+json"
+    assert queued.headers["retry-after"] == "1"
+    assert client.get("/v1/claims/SLOW-1", headers=READ).status_code == 404
