@@ -256,7 +256,7 @@ def empty_database(url: str) -> None:
         conn.execute("CREATE SCHEMA public")
 
 
-def analyze(url: str) -> None:
+def vacuum_and_analyze(url: str) -> None:
     """The state autovacuum keeps a production server in, which this machine's server (autovacuum
     off) does not reach by itself: planner statistics (without them PostgreSQL plans a freshly
     loaded database as if every table were tiny: seq scans of all 900 contracts for each claim),
@@ -412,7 +412,7 @@ class Run:
                 say("reference data already loaded (--reuse-data)")
             else:
                 self.load_reference_data(url)
-            analyze(args.database_url)
+            vacuum_and_analyze(args.database_url)
             self.maxima(f"{base_url}/v1/claims", f"{url}/v1/claims")
             self.drive(f"{url}/v1/claims")
         self.results["accumulators"] = check_accumulators(args.database_url)

@@ -93,13 +93,18 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def _problem_of(exc: Problem) -> JSONResponse:
+    # 401 says how to authenticate; 503 (the database unavailable or not keeping up) when to retry.
+    headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}.get(exc.status)
+    return problem_response(
+        exc.status, exc.title, exc.detail, exc.type_suffix, exc.errors, headers, **exc.extra
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}.get(exc.status)
-        return problem_response(
-            exc.status, exc.title, exc.detail, exc.type_suffix, exc.errors, headers, **exc.extra
-        )
+        return _problem_of(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,13 +130,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeoutError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc).__name__)
-        return problem_response(
-            503,
-            "Service unavailable",
-            "the database is unavailable; retry later",
-            "service-unavailable",
-            headers={"Retry-After": "1"},
-        )
+        return _problem_of(ServiceUnavailable("the database is unavailable; retry later"))
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(Exception)

@@ -221,7 +221,7 @@ def submit_claims(session: Session, batch: Sequence[ClaimToSubmit]) -> list[EobR
     one finds the earlier claim (or, should it commit after our read, ON CONFLICT) and replays it.
     """
     submissions = load_submissions(session, [item.claim for item in batch])
-    outcomes: list[EobResult | Exception | None] = [None] * len(batch)
+    outcomes: dict[int, EobResult | Exception] = {}  # by position in the batch
     to_store: list[tuple[int, ToStore, float]] = []
     for i, (item, submission) in enumerate(zip(batch, submissions, strict=True)):
         try:
@@ -250,7 +250,7 @@ def submit_claims(session: Session, batch: Sequence[ClaimToSubmit]) -> list[EobR
             outcomes[i] = _replay(winner.eob, winner.request_hash, posted.request, claim_id)
         except Exception as exc:
             outcomes[i] = exc
-    return [outcome or RuntimeError("the claim got no outcome") for outcome in outcomes]
+    return [outcomes[i] for i in range(len(batch))]
 
 
 def get_claim(session: Session, claim_id: str) -> str:
