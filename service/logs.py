@@ -8,15 +8,16 @@ holds claim and member ids), status and duration. Handlers must not log PHI at I
 from __future__ import annotations
 
 import contextvars
-import json
+import itertools
 import logging
+import os
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -47,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
             if record.levelno <= logging.DEBUG:
                 entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 _configured = False
@@ -73,6 +74,17 @@ def configure_logging(level: str = "info") -> None:
 
 access_log = logging.getLogger("service.access")
 
+_id_source: tuple[int, str, itertools.count[int]] | None = None
+
+
+def new_request_id() -> str:
+    """32 hex digits, unique across processes: a random prefix drawn once per process, then a
+    counter. Ids need to be unique, not unguessable; uuid4 cost a getrandom call per request."""
+    global _id_source
+    if _id_source is None or _id_source[0] != os.getpid():  # a forked child draws its own
+        _id_source = (os.getpid(), os.urandom(10).hex(), itertools.count())
+    return f"{_id_source[1]}{next(_id_source[2]) % 16**12:012x}"
+
 
 class RequestContextMiddleware:
     """Assigns a request id (honouring a sane incoming X-Request-ID), echoes it, logs the request."""
@@ -91,7 +103,7 @@ class RequestContextMiddleware:
                 candidate = value.decode("latin-1")
                 if 0 < len(candidate) <= 64 and candidate.replace("-", "").isalnum():
                     rid = candidate
-        rid = rid or uuid.uuid4().hex
+        rid = rid or new_request_id()
         token = request_id_var.set(rid)
         status = 500
         start = time.perf_counter()

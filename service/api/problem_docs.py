@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .auth import SCOPE_EXTENSION, Access
+from .auth import SCOPE_EXTENSION, Access, document_bearer_scheme
 from .problems import PROBLEM_JSON
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -56,7 +56,9 @@ def document_problems(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _add_problems(build())
+            schema = build()
+            document_bearer_scheme(schema)
+            _add_problems(schema)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
