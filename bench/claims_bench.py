@@ -10,7 +10,7 @@ One run, in this order:
    bench/refdata.py is loaded through the API (rates through the CSV endpoint);
 2. maximum throughput: wrk (a separate process, closed loop) posts claims of 1 to 5 lines to
    the baseline and new claims to the service, in alternating rounds of about 5 s, each with the
-   number of connections (2 to 32) that was fastest for it in a 3 s probe;
+   number of connections (2 to 128) that was fastest for it in a 3 s probe;
 3. p99 at 70% of the service's maximum: bench/load.py posts at a fixed rate (open loop);
 4. cost growth, one claim at a time, alternating: 1-line vs 50-line claims, and the same claims
    billed by providers on 2,000-rate vs 1,000,000-rate fee schedules;
@@ -63,7 +63,7 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/claims_benc
 API_KEY = "bench-" + secrets.token_hex(8)
 MAX_CLAIMS_PER_SECOND = 1_500  # sizes the claim files; a faster server wraps (see claims.lua)
 SEED = 7
-PROBE_CONNECTIONS = (2, 4, 8, 16, 32)  # closed-loop concurrencies tried for each maximum
+PROBE_CONNECTIONS = (2, 4, 8, 16, 32, 64, 128)  # closed-loop concurrencies tried for each maximum
 
 Json = dict[str, Any]
 
