@@ -10,7 +10,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from . import serving
 from .ingest.cli import add_commands as add_ingest_commands
 from .logs import configure_logging
 from .settings import Settings
@@ -73,17 +75,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["CLAIMS_HOST"] = settings.host
     if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="claims-metrics-")
-    uvicorn.run(
-        "service.main:create_served_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_level": settings.log_level,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.workers > 1 and serving.supported(settings.port):
+        # A listening socket per worker, so that connections spread over the workers (serving.py).
+        serving.run_workers(uvicorn.Config("service.main:create_served_app", **options))
+    else:
+        uvicorn.run("service.main:create_served_app", **options)
     return 0
 
 

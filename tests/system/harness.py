@@ -141,6 +141,23 @@ class ServiceProcess:
         assert self._process is not None, "the service is not running"
         return self._process
 
+    def worker_pids(self) -> list[int]:
+        """The supervisor's worker processes (multiprocessing spawns them as its children)."""
+        supervisor = self._require_running().pid
+        workers = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:  # gone meanwhile
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == supervisor and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                workers.append(int(entry.name))
+        return sorted(workers)
+
     def client(self, key: str, timeout: float = 30.0, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=timeout, **kwargs)
