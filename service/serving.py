@@ -53,11 +53,27 @@ def supported(port: int) -> bool:
     return hasattr(socket, "SO_REUSEPORT") and port != 0
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already accepts connections on the port. SO_REUSEPORT would let a
+    second instance of this service (same user) bind it and silently take half the connections:
+    starting on a port in use must fail, as it did with one shared socket."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def run_workers(config: Any) -> None:
     """Serve `config` (a uvicorn.Config with workers > 1), a socket per worker."""
     from uvicorn.supervisors import Multiprocess
 
-    # Fail here, once, if the port is taken (by a process without SO_REUSEPORT, or another user).
+    if port_in_use(config.host, config.port):
+        log.error("port %d on %s is already in use", config.port, config.host)
+        raise SystemExit(1)
+    # Fail here, once, if the port is taken without a listener (bound by a process without
+    # SO_REUSEPORT, or by another user).
     reuse_port_socket(config.host, config.port).close()
     log.info(
         "serving on http://%s:%d with %d workers, a listening socket each (SO_REUSEPORT)",

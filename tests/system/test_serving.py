@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from service.serving import ReusePortListener
+from service.serving import ReusePortListener, port_in_use
 from tests.system.conftest import ServiceFactory
-from tests.system.harness import FIGURES, LOOPBACK, free_port
+from tests.system.harness import FIGURES, LOOPBACK, REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +63,26 @@ def test_a_worker_unpickles_the_listener_as_a_socket_of_its_own() -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_port_something_listens_on_is_in_use() -> None:
+    port = free_port()
+    assert not port_in_use(LOOPBACK, port)
+    with socket.create_server((LOOPBACK, port)):
+        assert port_in_use(LOOPBACK, port)
+        assert port_in_use("0.0.0.0", port)  # a wildcard host is checked on loopback
+
+
+def test_serve_refuses_a_port_in_use() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMS_")}
+    # Held with SO_REUSEPORT, as another instance of this service holds it: binding would succeed.
+    with socket.create_server((LOOPBACK, 0), reuse_port=True) as taken:
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "service.cli", "serve", "--no-migrate"]
+        command += ["--host", LOOPBACK, "--port", str(port), "--workers", "2"]
+        done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, timeout=30)
+    assert done.returncode == 1
+    assert b"already in use" in done.stderr + done.stdout
 
 
 def test_each_worker_accepts_on_its_own_socket_and_connections_spread(
