@@ -12,6 +12,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,10 +91,16 @@ def test_each_worker_accepts_on_its_own_socket_and_connections_spread(
 ) -> None:
     service = service_factory(workers=2)
     service.start()
-    workers = service.worker_pids()
+    # Ready means one worker answers; the other may still be starting.
+    deadline = time.monotonic() + 30
+    while True:
+        workers = service.worker_pids()
+        listening = _sockets_on(service.port, LISTEN)
+        own = [_socket_inodes(pid) & listening for pid in workers]
+        if (len(workers) == 2 and all(own)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(workers) == 2, workers
-    listening = _sockets_on(service.port, LISTEN)
-    own = [_socket_inodes(pid) & listening for pid in workers]
     assert all(len(sockets) == 1 for sockets in own), own  # one listening socket each...
     assert own[0] != own[1], own  # ...not one shared by both
     clients: list[socket.socket] = []
