@@ -1,5 +1,4 @@
-"""The submit path on PostgreSQL: a batch of claims read in four statements sent in one round
-trip, stored in one statement.
+"""The submit path on PostgreSQL: a batch of claims read in four statements, stored in one.
 
 Concurrent submissions are grouped (service/services/batching.py) into one transaction, whose
 claims all belong to different members and have different claim ids. Everything else (and every
@@ -15,9 +14,7 @@ paths differ only in how the rows travel.
    facility's contracts joined with their rates of the claim's codes; then every claim's
    accumulators and the duplicate keys of its member's paid lines. Each claim's parameters travel
    as one row of a JSON array, joined LATERAL-style, so the statement text never changes with the
-   batch size and each claim gets exactly the rows a statement of its own would return. These
-   reads find the member by member_id, so they need nothing from the lock statement's answer and
-   1 to 3 go to the server together, in one round trip (pipeline mode).
+   batch size and each claim gets exactly the rows a statement of its own would return.
 4. Only when needed, through context.py: authorizations (a line's code needs one), and what
    out-of-network lines need (cached rates; the whole network's contracts for the QPA).
 5. One INSERT ... ON CONFLICT (claim_id) DO NOTHING whose CTEs insert the lines and postings,
@@ -76,19 +73,17 @@ FOR UPDATE OF m
 _CONTRACTS_AND_RATES = """
 SELECT q.i, x.*
 FROM jsonb_to_recordset(%(claims)s::jsonb) AS q(
-  i int, member_id text, npi text, facility_npi text, first date, last date, codes text[])
+  i int, network_id int, npi text, facility_npi text, first date, last date, codes text[])
 CROSS JOIN LATERAL (
   SELECT c.id, pr.npi, c.effective_from, c.effective_to, c.timely_filing_days,
          c.unlisted_percent_of_billed, c.fee_schedule_id, fs.code, fs.rates_version,
          r.procedure_code, r.modifier, r.allowed_amount, r.percent_of_billed
-  FROM members m
-  JOIN plans p ON p.id = m.plan_id
-  JOIN contracts c ON c.network_id = p.network_id
+  FROM contracts c
   JOIN providers pr ON pr.id = c.provider_id
   JOIN fee_schedules fs ON fs.id = c.fee_schedule_id
   LEFT JOIN fee_schedule_rates r
     ON r.fee_schedule_id = c.fee_schedule_id AND r.procedure_code = ANY(q.codes)
-  WHERE m.member_id = q.member_id
+  WHERE c.network_id = q.network_id
     AND pr.npi IN (q.npi, q.facility_npi)
     AND c.effective_from <= q.last AND (c.effective_to IS NULL OR c.effective_to >= q.first)
   OFFSET 0
@@ -100,21 +95,19 @@ ORDER BY q.i, x.id
 # years (kind 'a') and the duplicate keys of its member's paid lines (kind 'p').
 _ACCUMULATORS_AND_PAID_LINES = f"""
 SELECT 'a', q.i, a.plan_year, a.tier, a.deductible_met, a.out_of_pocket_met, NULL, NULL, NULL::date
-FROM jsonb_to_recordset(%(claims)s::jsonb) AS q(i int, member_id text, years int[])
+FROM jsonb_to_recordset(%(claims)s::jsonb) AS q(i int, member_pk int, years int[])
 CROSS JOIN LATERAL (
-  SELECT a.* FROM members m JOIN accumulators a ON a.member_id = m.id
-  WHERE m.member_id = q.member_id AND a.plan_year = ANY(q.years) OFFSET 0
+  SELECT * FROM accumulators WHERE member_id = q.member_pk AND plan_year = ANY(q.years) OFFSET 0
 ) AS a
 UNION ALL
 SELECT 'p', q.i, NULL, NULL, NULL, NULL, p.procedure_code, p.modifiers, p.service_date
 FROM jsonb_to_recordset(%(claims)s::jsonb)
-  AS q(i int, member_id text, codes text[], dates date[], npi text, claim_id text)
+  AS q(i int, member_pk int, codes text[], dates date[], npi text, claim_id text)
 CROSS JOIN LATERAL (
   SELECT l.procedure_code, l.modifiers, l.service_date
-  FROM members m
-  JOIN claim_lines l ON l.member_id = m.id
+  FROM claim_lines l
   JOIN claims c ON c.id = l.claim_id
-  WHERE m.member_id = q.member_id
+  WHERE l.member_id = q.member_pk
     AND l.status = '{LineStatus.PAID.value}'
     AND l.procedure_code = ANY(q.codes)
     AND l.service_date = ANY(q.dates)
@@ -188,31 +181,30 @@ def _driver(session: Session) -> psycopg.Connection[Any]:
 
 
 def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submission]:
-    """Lock the claims' members and read everything the claims need: four statements, sent
-    together in one round trip (psycopg's pipeline mode). The server still runs them one after
-    the other, so the reads after the lock statement see what the locks' previous holders
-    committed; they find each claim's member by member_id, as the lock statement did."""
+    """Lock the claims' members and read everything the claims need, in four statements."""
     conn = _driver(session)
-    params = {"claims": _json([_claim_params(i, claim) for i, claim in enumerate(claims)])}
-    with conn.pipeline():
-        submitted_rows = conn.execute(_SUBMITTED, {"claim_ids": [claim.claim_id for claim in claims]})
-        member_rows = conn.execute(_LOCK_MEMBERS, {"member_ids": [claim.member_id for claim in claims]})
-        contract_cursor = conn.cursor(row_factory=namedtuple_row).execute(_CONTRACTS_AND_RATES, params)
-        accumulator_rows = conn.execute(_ACCUMULATORS_AND_PAID_LINES, params)
+    claim_ids = [claim.claim_id for claim in claims]
     submitted = {
-        claim_id: Submitted(request_hash, eob) for claim_id, request_hash, eob in submitted_rows.fetchall()
+        claim_id: Submitted(request_hash, eob)
+        for claim_id, request_hash, eob in conn.execute(_SUBMITTED, {"claim_ids": claim_ids})
     }
-    records = {row[1]: MemberRecord(*row) for row in member_rows.fetchall()}
+    member_ids = [claim.member_id for claim in claims]
+    records = {row[1]: MemberRecord(*row) for row in conn.execute(_LOCK_MEMBERS, {"member_ids": member_ids})}
+    known = [
+        (i, claim, records[claim.member_id]) for i, claim in enumerate(claims) if claim.member_id in records
+    ]
     contract_rows: list[list[Any]] = [[] for _ in claims]
     accumulators: list[list[Any]] = [[] for _ in claims]
     paid_lines: list[list[Any]] = [[] for _ in claims]
-    for row in contract_cursor.fetchall():
-        contract_rows[row[0]].append(row)  # the claim's position, then a contract's columns
-    for kind, i, *values in accumulator_rows.fetchall():
-        if kind == "a":
-            accumulators[i].append(values[:4])
-        else:
-            paid_lines[i].append(values[4:])
+    if known:
+        params = {"claims": _json([_claim_params(i, claim, record) for i, claim, record in known])}
+        for row in conn.cursor(row_factory=namedtuple_row).execute(_CONTRACTS_AND_RATES, params):
+            contract_rows[row[0]].append(row)  # the claim's position, then a contract's columns
+        for kind, i, *values in conn.execute(_ACCUMULATORS_AND_PAID_LINES, params):
+            if kind == "a":
+                accumulators[i].append(values[:4])
+            else:
+                paid_lines[i].append(values[4:])
 
     submissions = []
     for i, claim in enumerate(claims):
@@ -232,12 +224,13 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     return submissions
 
 
-def _claim_params(i: int, claim: Claim) -> dict[str, Any]:
+def _claim_params(i: int, claim: Claim, record: MemberRecord) -> dict[str, Any]:
     dates = sorted({line.service_date for line in claim.lines})
     return {
         "i": i,
         "claim_id": claim.claim_id,
-        "member_id": claim.member_id,
+        "member_pk": record.pk,
+        "network_id": record.network_id,
         "npi": claim.billing_provider_npi,
         "facility_npi": claim.facility_npi or claim.billing_provider_npi,
         "codes": sorted({line.procedure_code for line in claim.lines}),
