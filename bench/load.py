@@ -162,7 +162,6 @@ class LeanClient:
     def released(self, connection: _Connection) -> None:
         if self.queued:
             request, on_answer = self.queued.popleft()
-            connection.on_answer = None
             asyncio.get_running_loop().call_soon(connection.send, request, on_answer)
         else:
             self.idle.append(connection)
