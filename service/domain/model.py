@@ -51,6 +51,25 @@ class Contract:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkRates:
+    """The contracts of the plan's network that share one fee schedule and one effective period,
+    as one entry: the QPA median counts each contract's rate once, so an entry weighs `contracts`.
+    (A network of 900 contracts on 200 schedules is 200 entries, not 900 objects per claim.)"""
+
+    fee_schedule: FeeSchedule
+    effective_from: date
+    effective_to: date | None
+    contracts: int = 1
+
+    @classmethod
+    def of(cls, contract: Contract) -> NetworkRates:
+        return cls(contract.fee_schedule, contract.effective_from, contract.effective_to)
+
+    def in_effect(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
+
+
+@dataclass(frozen=True, slots=True)
 class TierBenefit:
     deductible: Decimal
     out_of_pocket_max: Decimal
@@ -196,9 +215,9 @@ class AdjudicationContext:
     member: Member | None
     billing_provider_contracts: tuple[Contract, ...] = ()
     facility_contracts: tuple[Contract, ...] = ()
-    # Every contract of the plan's network (for the QPA median). Loaded only when a line can be
-    # protected (emergency claim or a facility NPI); empty otherwise.
-    network_contracts: tuple[Contract, ...] = ()
+    # Every contract of the plan's network, grouped by schedule and period (for the QPA median).
+    # Loaded only when a line can be protected (emergency claim or a facility NPI); else empty.
+    network_rates: tuple[NetworkRates, ...] = ()
     # The member's approved authorizations, with units used so far. Denied ones may be included
     # too: a line whose only matching authorization was denied then gets CARC 39 instead of 197.
     authorizations: tuple[Authorization, ...] = ()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
@@ -63,6 +63,7 @@ from ..domain.model import (
     DuplicateKey,
     FeeSchedule,
     Member,
+    NetworkRates,
     OutOfNetworkBenefit,
     Plan,
     Rate,
@@ -135,6 +136,31 @@ _NETWORK_CONTRACTS = (
         _overlaps(ContractRow.effective_from, ContractRow.effective_to),
     )
     .order_by(ContractRow.id)
+)
+# The network's contracts for the QPA median, counted by schedule and period: a few hundred rows
+# and domain objects for a network of thousands of contracts on a few hundred schedules.
+_NETWORK_SCHEDULES = (
+    select(
+        ContractRow.fee_schedule_id,
+        FeeScheduleRow.code,
+        FeeScheduleRow.rates_version,
+        ContractRow.effective_from,
+        ContractRow.effective_to,
+        func.count().label("contracts"),
+    )
+    .join(FeeScheduleRow, ContractRow.fee_schedule_id == FeeScheduleRow.id)
+    .where(
+        ContractRow.network_id == bindparam("network_id"),
+        _overlaps(ContractRow.effective_from, ContractRow.effective_to),
+    )
+    .group_by(
+        ContractRow.fee_schedule_id,
+        FeeScheduleRow.code,
+        FeeScheduleRow.rates_version,
+        ContractRow.effective_from,
+        ContractRow.effective_to,
+    )
+    .order_by(ContractRow.fee_schedule_id, ContractRow.effective_from, ContractRow.effective_to)
 )
 # One row per contract and rate of the claim's codes (a contract without any: one row, no rate).
 _PROVIDER_CONTRACTS_AND_RATES = (
@@ -226,13 +252,15 @@ def load_member(session: Session, member_id: str, *, lock: bool = False) -> Memb
 @dataclass(frozen=True, slots=True)
 class Prefetched:
     """Rows a caller already read (claims_pg.py), in the shapes the queries below return:
-    load_context then runs only what they do not cover (authorizations when a line needs one,
-    what out-of-network lines need, and the plan when it is not cached)."""
+    load_context then runs only what they do not cover (what out-of-network lines need, the
+    plan when it is not cached, and authorizations when the caller did not read them)."""
 
     record: MemberRecord | None
     provider_contract_rows: Sequence[Any]  # attribute access by column name: a Row or a namedtuple
     accumulators: Accumulators
     paid_lines: frozenset[DuplicateKey]
+    # The member's authorizations (read when needs_authorizations), or None: not read.
+    authorizations: tuple[Authorization, ...] | None = None
 
 
 def load_context(
@@ -269,9 +297,9 @@ def load_context(
         member=member,
         billing_provider_contracts=tuple(contracts.by_npi.get(claim.billing_provider_npi, ())),
         facility_contracts=tuple(contracts.by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
-        network_contracts=contracts.whole_network,
-        authorizations=_authorizations(session, record.pk, span)
-        if _needs_authorizations(claim, plan)
+        network_rates=contracts.whole_network,
+        authorizations=_authorizations_of(session, record.pk, span, prefetched)
+        if needs_authorizations(claim, plan)
         else (),
         accumulators=accumulators,
         paid_lines=paid_lines,
@@ -282,7 +310,7 @@ def load_context(
 @dataclass(frozen=True, slots=True)
 class _Contracts:
     by_npi: dict[str, list[Contract]]
-    whole_network: tuple[Contract, ...]  # loaded only when a line may be protected
+    whole_network: tuple[NetworkRates, ...]  # loaded only when a line may be protected
     reference: FeeSchedule | None  # the out-of-network reference schedule, when a line needs it
 
 
@@ -298,11 +326,14 @@ def _load_contracts(
     contracts, rates = _provider_contracts(provider_rows)
     out_of_network = _out_of_network_on_some_date(claim, contracts)
     whole_network = out_of_network and (claim.emergency or claim.facility_npi is not None)
+    network: Sequence[AnyRow] = ()
     if whole_network:  # a line may be protected: the QPA median needs every contract's rate
         params = {"network_id": record.network_id, **span}
-        contracts = session.connection().execute(_NETWORK_CONTRACTS, params).all()
+        network = session.connection().execute(_NETWORK_SCHEDULES, params).all()
     versions = {
-        row.fee_schedule_id: row.rates_version for row in contracts if row.fee_schedule_id not in rates
+        row.fee_schedule_id: row.rates_version
+        for row in (*contracts, *network)
+        if row.fee_schedule_id not in rates
     }
     reference = None  # (id, code) of the plan's out-of-network reference schedule
     if out_of_network and cached.oon_schedule is not None and record.oon_rates_version is not None:
@@ -322,12 +353,17 @@ def _load_contracts(
         by_npi[row.npi].append(_contract(row, schedule(row.fee_schedule_id, row.code)))
     return _Contracts(
         by_npi=by_npi,
-        whole_network=tuple(c for group in by_npi.values() for c in group) if whole_network else (),
+        whole_network=tuple(
+            NetworkRates(
+                schedule(row.fee_schedule_id, row.code), row.effective_from, row.effective_to, row.contracts
+            )
+            for row in network
+        ),
         reference=schedule(*reference) if reference is not None else None,
     )
 
 
-def _needs_authorizations(claim: Claim, plan: Plan) -> bool:
+def needs_authorizations(claim: Claim, plan: Plan) -> bool:
     """Prior authorization applies only to codes the plan lists, and never to emergencies."""
     codes = plan.prior_authorization_codes
     return not claim.emergency and any(codes.contains(line.procedure_code) for line in claim.lines)
@@ -480,8 +516,17 @@ def _out_of_network(row: PlanRow) -> OutOfNetworkBenefit | None:
     return OutOfNetworkBenefit(row.oon_deductible, row.oon_out_of_pocket_max, row.oon_coinsurance_rate, basis)
 
 
-def _authorizations(session: Session, member_pk: int, span: dict[str, date]) -> tuple[Authorization, ...]:
+def _authorizations_of(
+    session: Session, member_pk: int, span: dict[str, date], prefetched: Prefetched | None
+) -> tuple[Authorization, ...]:
+    if prefetched is not None and prefetched.authorizations is not None:
+        return prefetched.authorizations
     rows = session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span}).all()
+    return authorizations_from_rows(rows)
+
+
+def authorizations_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[Authorization, ...]:
+    """(id, number, procedure_codes, units, units_used, valid_from, valid_to, npi, status) rows."""
     return tuple(
         Authorization(
             id=auth_id,

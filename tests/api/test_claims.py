@@ -312,6 +312,22 @@ def test_emergency_out_of_network_is_priced_at_the_network_median(
     assert "N864" in ln["remark_codes"]
 
 
+def test_the_network_median_counts_each_contract_though_contracts_share_a_schedule(
+    admin: TestClient, client: TestClient, network_of_two: str
+) -> None:
+    """Two more providers on SECOND-2026 (130.00): 110, 130, 130, 130 has the median 130.00, where
+    counting each schedule once (110, 130) would give 120.00."""
+    from tests.factories import contract, make_npi, provider
+
+    for n in (22, 23):
+        provider(admin, npi=make_npi(n), name=f"Shares SECOND-2026 ({n})")
+        contract(admin, provider_npi=make_npi(n), fee_schedule_code="SECOND-2026")
+    eob = submit(
+        client, claim_body(billing_provider_npi=network_of_two, emergency=True, place_of_service="23")
+    )
+    assert (eob["lines"][0]["protected"], eob["lines"][0]["allowed_amount"]) == (True, "130.00")
+
+
 def test_out_of_network_provider_at_an_in_network_facility_is_protected(
     client: TestClient, network_of_two: str
 ) -> None:

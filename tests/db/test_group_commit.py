@@ -22,7 +22,7 @@ from service.services.batching import SubmitBatcher
 from service.services.claims import ClaimToSubmit, EobResult
 from tests.claims_support import accumulators, adjustment_codes, checked_eob, claim_body, line, submit
 from tests.conftest import READ, WRITE
-from tests.factories import load_worked_example, member, row_counts
+from tests.factories import authorization, load_worked_example, member, row_counts
 
 Json = dict[str, Any]
 PAIRS = 4  # members M-001..M-004 get claims in one batch; M-005..M-008 the same claims one by one
@@ -46,9 +46,16 @@ def _history(client: TestClient, prefix: str, member_ids: Sequence[str]) -> None
         submit(client, body)
 
 
+def _authorizations(admin: TestClient, member_ids: Sequence[str]) -> None:
+    """An approved MRI authorization for the first and third members (the second has none)."""
+    for member_id in member_ids[0:3:2]:
+        authorization(admin, authorization_number=f"PA-{member_id}", member_id=member_id, units=2)
+
+
 def _claims(prefix: str, member_ids: Sequence[str]) -> list[Json]:
     """Different claims for different members: 1 to 4 lines, office visits of several prices,
-    enough for some to reach the deductible; every other one repeats its member's paid line."""
+    enough for some to reach the deductible; every other one repeats its member's paid line; the
+    first three add an MRI, which needs prior authorization (the second member has none)."""
     bodies = []
     for i, member_id in enumerate(member_ids):
         lines = [
@@ -57,6 +64,9 @@ def _claims(prefix: str, member_ids: Sequence[str]) -> list[Json]:
         ]
         if i % 2:
             lines.append(line(len(lines) + 1, procedure_code="99214", service_date="2026-03-01"))
+        if i < 3:
+            mri = line(len(lines) + 1, procedure_code="70551", billed_amount="900.00")
+            lines.append({**mri, "authorization_number": f"PA-{member_id}" if i != 1 else None})
         bodies.append(claim_body(f"{prefix}-{i}", member_id=member_id, lines=lines))
     return bodies
 
@@ -75,13 +85,15 @@ def _without_ids(eob: Json) -> Json:
 
 
 def test_a_batch_answers_as_the_same_claims_submitted_one_by_one(
-    app: FastAPI, client: TestClient, members: None
+    app: FastAPI, admin: TestClient, client: TestClient, members: None
 ) -> None:
     batched_members = [f"M-{i:03d}" for i in range(1, PAIRS + 1)] + ["NO-SUCH-1"]
     alone_members = [f"M-{i:03d}" for i in range(PAIRS + 1, 2 * PAIRS + 1)] + ["NO-SUCH-2"]
 
     _history(client, "BEFORE-B", batched_members)
     _history(client, "BEFORE-A", alone_members)
+    _authorizations(admin, batched_members)
+    _authorizations(admin, alone_members)
 
     outcomes = _run(app, _claims("BATCH", batched_members))
     alone = [submit(client, body) for body in _claims("ALONE", alone_members)]
@@ -92,6 +104,8 @@ def test_a_batch_answers_as_the_same_claims_submitted_one_by_one(
     assert [r.text for r in batched] == [o.body for o in outcomes if isinstance(o, EobResult)]
     assert alone[-1]["status"] == "denied"  # the unknown member
     assert ["OA-18"] in [adjustment_codes(ln) for ln in alone[1]["lines"]]  # a duplicate line
+    mri = [[ln for ln in eob["lines"] if ln["procedure_code"] == "70551"] for eob in alone[:3]]
+    assert [lines[0]["status"] for lines in mri] == ["paid", "denied", "paid"]  # authorized or not
     for mine, theirs in zip(batched_members[:PAIRS], alone_members[:PAIRS], strict=True):
         assert accumulators(client, mine) == accumulators(client, theirs)
 

@@ -31,6 +31,7 @@ from service.domain.model import (
     DuplicateKey,
     FeeSchedule,
     Member,
+    NetworkRates,
     OutOfNetworkBenefit,
     Plan,
     Rate,
@@ -197,7 +198,7 @@ def inputs(case: Json, name: str) -> tuple[Claim, AdjudicationContext]:
             c for c in network if c.provider_npi == the_claim.billing_provider_npi
         ),
         facility_contracts=tuple(c for c in network if c.provider_npi == the_claim.facility_npi),
-        network_contracts=tuple(network),
+        network_rates=tuple(NetworkRates.of(c) for c in network),
         authorizations=tuple(authorization(a) for a in case.get("authorizations", [])),
         accumulators={
             (a["plan_year"], Tier(a["tier"])): AccumulatorBalance(

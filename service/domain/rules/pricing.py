@@ -76,10 +76,10 @@ def _recognised_amount(line: ClaimLine, scope: ClaimScope) -> Decimal | None:
     """No Surprises Act: the QPA (median contracted rate in the plan's network that day) x units;
     with no contracted rate anywhere, the out-of-network basis."""
     rates = [
-        per_unit(rate, line)
-        for contract in scope.ctx.network_contracts
-        if contract.in_effect(line.service_date)
-        and (rate := find_rate(contract.fee_schedule, line)) is not None
+        price
+        for entry in scope.ctx.network_rates
+        if entry.in_effect(line.service_date) and (rate := find_rate(entry.fee_schedule, line)) is not None
+        for price in [per_unit(rate, line)] * entry.contracts  # each contract's rate counts once
     ]
     if rates:
         return median(rates) * line.units
