@@ -87,7 +87,7 @@ class SubmitBatcher:
                 rest.append(entry)
         return batch, rest
 
-    def run(self, batch: Sequence[ClaimToSubmit]) -> list[Outcome]:
+    def run(self, batch: Sequence[ClaimToSubmit], *, retry_lost_connection: bool = True) -> list[Outcome]:
         """One transaction for the batch (in a worker thread); see the module docstring."""
         try:
             with self._session_factory() as session, session.begin():
@@ -97,7 +97,28 @@ class SubmitBatcher:
                 return [exc]
             return [self.run([item])[0] for item in batch]
         except Exception as exc:
+            if retry_lost_connection and connection_lost(exc):
+                # A pooled connection that died since its last use (db/session.py pings only
+                # idle ones): nothing of the batch committed, so it runs again on a fresh one.
+                # Had it died during COMMIT after the server committed, the retry finds the
+                # claims stored and answers with their EOBs, as for a client's retry.
+                return self.run(batch, retry_lost_connection=False)
             return [exc] * len(batch)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the error says the database connection is gone (not a statement's failure)."""
+    driver_error: BaseException | None = exc
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        driver_error = exc.orig
+    if isinstance(driver_error, psycopg.OperationalError):
+        # No SQLSTATE: the client lost the connection; class 08: connection exception; 57P01-03:
+        # the server was shut down or is restarting.
+        state = driver_error.sqlstate
+        return state is None or state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+    return False
 
 
 class _Queue:

@@ -1,0 +1,102 @@
+"""Pooled connections that died (a database restart, a failover): db/session.py pings only
+connections idle for more than PING_AFTER_IDLE_SECONDS, and a claims batch that meets a connection
+that died since its last use runs again on a fresh one (services/batching.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from service.db import session as db_session
+from service.services.batching import connection_lost
+from tests.claims_support import claim_body, submit
+from tests.conftest import READ
+from tests.factories import load_worked_example, row_counts
+
+
+def _kill_the_apps_connections(app: FastAPI) -> int:
+    """Terminate the server processes of every connection in the app's pool; returns how many."""
+    engine: Engine = app.state.engine
+    pids = []
+    with engine.connect() as conn:
+        pids.append(conn.connection.driver_connection.info.backend_pid)
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    return len(pids)
+
+
+@pytest.fixture
+def on_postgresql(engine: Engine) -> Iterator[Engine]:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("terminates PostgreSQL server processes")
+    yield engine
+    engine.dispose()  # the test's own pool may hold connections to terminated processes too
+
+
+def test_a_claims_batch_on_a_connection_that_just_died_runs_again_on_a_fresh_one(
+    app: FastAPI, admin: TestClient, client: TestClient, on_postgresql: Engine
+) -> None:
+    load_worked_example(admin)
+    submit(client, claim_body("BEFORE"))
+    assert _kill_the_apps_connections(app) == 1
+    before = row_counts(on_postgresql)
+
+    # Within PING_AFTER_IDLE_SECONDS: the dead connection is handed out without a ping.
+    eob = submit(client, claim_body("AFTER"))
+
+    assert eob["claim_id"] == "AFTER"
+    after = row_counts(on_postgresql)
+    assert after["claims"] == before["claims"] + 1
+
+
+def test_a_request_on_an_idle_connection_that_died_gets_a_fresh_one_by_the_ping(
+    app: FastAPI,
+    admin: TestClient,
+    client: TestClient,
+    on_postgresql: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    load_worked_example(admin)
+    submit(client, claim_body("BEFORE"))
+    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", 0.05)
+    _kill_the_apps_connections(app)
+    time.sleep(0.1)
+
+    response = client.get("/v1/claims/BEFORE", headers=READ)  # not the batch path: no retry there
+
+    assert response.status_code == 200, response.text
+
+
+def _driver_error(sqlstate: str | None) -> psycopg.OperationalError:
+    error = psycopg.OperationalError("server closed the connection unexpectedly")
+    if sqlstate is not None:
+        error = psycopg.errors.lookup(sqlstate)("...")
+    return error
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "lost"),
+    [
+        (None, True),  # the client saw the connection close
+        ("08006", True),  # connection_failure
+        ("57P01", True),  # admin_shutdown (pg_terminate_backend, a fast shutdown)
+        ("57014", False),  # query_canceled (statement_timeout): the connection is fine
+        ("40P01", False),  # deadlock_detected
+    ],
+)
+def test_which_errors_mean_the_connection_is_gone(sqlstate: str | None, lost: bool) -> None:
+    error = _driver_error(sqlstate)
+    assert connection_lost(error) is lost
+    assert connection_lost(OperationalError("SELECT 1", {}, error)) is lost
+    invalidated = DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True)
+    assert connection_lost(invalidated)
+    assert not connection_lost(ValueError("not a database error"))
