@@ -141,9 +141,14 @@ class LeanClient:
             self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
             on_answer(outcome)
 
-        if self.idle:
-            self.idle.pop().send(request, counted)
-        elif self.opened < self.limit:
+        while self.idle:
+            connection = self.idle.pop()
+            if connection.transport is not None and not connection.transport.is_closing():
+                connection.send(request, counted)
+                return
+            # Closed by the server while idle (its keep-alive timeout), its connection_lost not
+            # yet delivered: skipped (lost() still counts it out of `opened`).
+        if self.opened < self.limit:
             self.opened += 1
             asyncio.get_running_loop().create_task(self._open(request, counted))
         else:
