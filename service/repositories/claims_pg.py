@@ -1,4 +1,5 @@
-"""The submit path on PostgreSQL: a batch of claims read in four or five statements, stored in one.
+"""The submit path on PostgreSQL: a batch of claims read in four or five statements sent in two
+round trips, stored in one statement.
 
 Concurrent submissions are grouped (service/services/batching.py) into one transaction, whose
 claims all belong to different members and have different claim ids. Everything else (and every
@@ -8,21 +9,25 @@ paths differ only in how the rows travel.
 
 1. The stored claims of the batch's claim ids (a resubmission is answered from them).
 2. The members' row locks, taken in id order, so that two transactions locking several members
-   never wait for each other in a cycle.
-3. After the locks were granted, each statement with its own snapshot (READ COMMITTED), so
-   seeing what the locks' previous holders committed: every claim's billing provider's and
-   facility's contracts joined with their rates of the claim's codes; then every claim's
-   accumulators and the duplicate keys of its member's paid lines. Each claim's parameters travel
-   as one row of a JSON array, joined LATERAL-style, so the statement text never changes with the
-   batch size and each claim gets exactly the rows a statement of its own would return. Then,
-   when a claim's plan requires prior authorization for one of its codes (and it is no
-   emergency), the authorizations of those claims' members, in one more statement.
+   never wait for each other in a cycle. (1 and 2 go in one round trip.)
+3. After the locks were granted, in a second round trip, each statement with its own snapshot
+   (READ COMMITTED), so seeing what the locks' previous holders committed: every claim's billing
+   provider's and facility's contracts joined with their rates of the claim's codes; every
+   claim's accumulators and the duplicate keys of its member's paid lines; and, when a claim's
+   plan requires prior authorization for one of its codes (and it is no emergency), those
+   claims' members' authorizations. Each claim's parameters travel as one row of a JSON array,
+   joined LATERAL-style, so the statement text never changes with the batch size and each claim
+   gets exactly the rows a statement of its own would return.
 4. Only when needed, through context.py: what out-of-network lines need (cached rates; the whole
    network's contracts, counted by schedule, for the QPA).
 5. One INSERT ... ON CONFLICT (claim_id) DO NOTHING whose CTEs insert the lines and postings,
    upsert the accumulators and add authorization units, each only for the claims inserted.
 
 The statement texts never change, so psycopg prepares them on each connection after a few uses.
+With BEGIN (psycopg waits for it) and COMMIT, a batch takes five round trips, where each waits for
+PostgreSQL and then for the worker thread to be scheduled again on a busy machine: measured,
+sending the reads in two round trips instead of four or five lowered p99 under load
+(docs/performance.md, fifth round); tests/api/test_claims_queries.py counts them.
 """
 
 from __future__ import annotations
@@ -201,15 +206,18 @@ def _driver(session: Session) -> psycopg.Connection[Any]:
 
 
 def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submission]:
-    """Lock the claims' members and read everything the claims need, in four or five statements."""
+    """Lock the claims' members and read everything the claims need: four or five statements in
+    two round trips."""
     conn = _driver(session)
-    claim_ids = [claim.claim_id for claim in claims]
+    # Pipeline mode: the statements of a block go to the server together and their rows come
+    # back in one round trip when the block ends (the server still runs them in order).
+    with conn.pipeline():
+        submitted_rows = conn.execute(_SUBMITTED, {"claim_ids": [claim.claim_id for claim in claims]})
+        member_rows = conn.execute(_LOCK_MEMBERS, {"member_ids": [claim.member_id for claim in claims]})
     submitted = {
-        claim_id: Submitted(request_hash, eob)
-        for claim_id, request_hash, eob in conn.execute(_SUBMITTED, {"claim_ids": claim_ids})
+        claim_id: Submitted(request_hash, eob) for claim_id, request_hash, eob in submitted_rows.fetchall()
     }
-    member_ids = [claim.member_id for claim in claims]
-    records = {row[1]: MemberRecord(*row) for row in conn.execute(_LOCK_MEMBERS, {"member_ids": member_ids})}
+    records = {row[1]: MemberRecord(*row) for row in member_rows.fetchall()}
     known = [
         (i, claim, records[claim.member_id]) for i, claim in enumerate(claims) if claim.member_id in records
     ]
@@ -220,23 +228,29 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     if known:
         claim_params = [_claim_params(i, claim, record) for i, claim, record in known]
         params = {"claims": _json(claim_params)}
-        for row in conn.cursor(row_factory=namedtuple_row).execute(_CONTRACTS_AND_RATES, params):
-            contract_rows[row[0]].append(row)  # the claim's position, then a contract's columns
-        for kind, i, *values in conn.execute(_ACCUMULATORS_AND_PAID_LINES, params):
-            if kind == "a":
-                accumulators[i].append(values[:4])
-            else:
-                paid_lines[i].append(values[4:])
-        # Authorizations, for the claims whose plan requires one for a line's code: one statement
-        # for the batch instead of one per such claim (a fifth of the claims in the benchmark).
+        # Authorizations only for the claims whose plan requires one for a line's code (and that
+        # are no emergency): a fifth of the claims in the benchmark. Plans come from the cache.
         needing = [
             claim_param
             for claim_param, (_, claim, record) in zip(claim_params, known, strict=True)
             if needs_authorizations(claim, load_plan(session, record.plan_id).plan)
         ]
-        if needing:
+        with conn.pipeline():
+            contract_cursor = conn.cursor(row_factory=namedtuple_row).execute(_CONTRACTS_AND_RATES, params)
+            accumulator_rows = conn.execute(_ACCUMULATORS_AND_PAID_LINES, params)
+            authorization_rows = (
+                conn.execute(_AUTHORIZATIONS, {"claims": _json(needing)}) if needing else None
+            )
+        for row in contract_cursor.fetchall():
+            contract_rows[row[0]].append(row)  # the claim's position, then a contract's columns
+        for kind, i, *values in accumulator_rows.fetchall():
+            if kind == "a":
+                accumulators[i].append(values[:4])
+            else:
+                paid_lines[i].append(values[4:])
+        if authorization_rows is not None:
             read: dict[int, list[Any]] = {row["i"]: [] for row in needing}
-            for i, *values in conn.execute(_AUTHORIZATIONS, {"claims": _json(needing)}):
+            for i, *values in authorization_rows.fetchall():
                 read[i].append(values)
             for i, rows in read.items():
                 authorizations[i] = rows

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from tests.claims_support import claim_body, line, submit
 from tests.conftest import WRITE
 from tests.factories import load_worked_example
-from tests.statements import counted
+from tests.statements import counted, round_trips
 
 # SQLite: claim lookup, 5 context queries (and the plan's 2 while it is not cached), the claim
 # insert, lines, one posting and one accumulator upsert. PostgreSQL: 4 reads and one statement for
@@ -86,3 +86,22 @@ def test_postgresql_submits_in_five_statements(app: FastAPI, admin: TestClient, 
     assert "FOR UPDATE OF m" in statements[1]
     assert "FROM authorizations" not in " ".join(statements)
     assert statements[-1].split()[0] == "WITH"
+
+
+def test_postgresql_submits_a_claim_in_five_round_trips(
+    app: FastAPI, admin: TestClient, client: TestClient
+) -> None:
+    """BEGIN (psycopg waits for it, even in pipeline mode); the stored claims and the member
+    locks; the three reads that need the locked members (an MRI needs an authorization, so that
+    read is one of them); the store; COMMIT. No ping: the connection was in use a moment ago.
+    Counted as the server's ReadyForQuery messages in libpq's protocol trace."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("the submit path of claims_pg.py is PostgreSQL's")
+    load_worked_example(admin)
+    submit(client, claim_body("WARM", lines=[line(service_date="2026-03-03")]))  # caches the plan
+    mri = line(2, procedure_code="70551", billed_amount="900.00")
+    with round_trips(app) as seen:
+        submit(client, claim_body(lines=[line(), mri]))
+    assert [len(trip) for trip in seen] == [1, 2, 3, 1, 1], seen
+    assert seen[0] == ["BEGIN"]
+    assert seen[4] == ["COMMIT"]
