@@ -175,6 +175,10 @@ class LeanClient:
         self.opened -= 1
         if connection in self.idle:
             self.idle.remove(connection)
+        if self.queued and self.opened < self.limit:  # a request waits for a connection: open one
+            request, on_answer = self.queued.popleft()
+            self.opened += 1
+            asyncio.get_running_loop().create_task(self._open(request, on_answer))
 
     async def post(self, body: str) -> str:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()

@@ -68,7 +68,8 @@ def round_trips(app: FastAPI) -> Iterator[list[list[str]]]:
         def checked_in(dbapi_connection: Any, *_: Any) -> None:
             dbapi_connection.pgconn.untrace()
 
-        event.listen(engine, "checkout", checked_out)
+        # insert=True: before the engine's own checkout listener, so a liveness ping is traced too.
+        event.listen(engine, "checkout", checked_out, insert=True)
         event.listen(engine, "checkin", checked_in)
         try:
             yield trips
@@ -91,7 +92,7 @@ def _trips(trace: str) -> Iterator[list[str]]:
         if direction == "F" and message == "Query":  # the simple protocol: one statement
             statements.append(rest.strip('"'))
         elif direction == "F" and message == "Parse":
-            parsed = rest.split('"')[3]  # Parse "name" "text" ...
+            parsed = rest.split('"')[3] or "(a statement on several lines)"  # Parse "name" "text" ...
         elif direction == "F" and message == "Bind":  # one per statement executed
             statements.append(parsed or rest.split('"')[3])  # Bind "portal" "statement" ...
             parsed = ""

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
@@ -57,9 +57,10 @@ def _ping_idle_connections(engine: Engine) -> None:
     and 58-118 ms (median 76) pinging only idle connections, better in 6 of 7 alternating pairs
     (docs/performance.md). A connection idle for longer (a database restart, a failover, a
     dropped TCP session may have happened meanwhile) is still pinged, and replaced transparently
-    if the ping fails. One that died within the last second fails its transaction: a claims
-    batch then runs again on a fresh connection (services/batching.py); other requests answer
-    503 with Retry-After, as for a database that is down.
+    if the ping fails, with all the pool's other connections. One that died within the last
+    second fails its transaction: a claims batch then runs again on a fresh connection
+    (services/batching.py); other requests answer 503 with Retry-After, as for a database that
+    is down.
     """
 
     @event.listens_for(engine, "checkin")
@@ -73,8 +74,11 @@ def _ping_idle_connections(engine: Engine) -> None:
             return  # just connected, or in use a moment ago
         try:
             engine.dialect.do_ping(dbapi_connection)
-        except Exception as exc:  # the pool discards the connection and checks out another
-            raise DisconnectionError("a pooled connection failed its ping") from exc
+        except Exception as exc:
+            # The pool discards every connection it holds (the database restarted or failed
+            # over: the others are as dead, including those used within the last second) and
+            # checks out a new one.
+            raise InvalidatePoolError("a pooled connection failed its ping") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:

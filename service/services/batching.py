@@ -1,8 +1,8 @@
 """Group commit of claim submissions: concurrent POST /v1/claims requests share a transaction.
 
 Why: a claim's own work is a few hundred microseconds of Python, but each transaction also pays
-a trip to the threadpool, a pooled connection's checkout and liveness ping, a handful of round
-trips, a commit (a WAL flush) and PostgreSQL's per-statement overhead. Measured under load
+a trip to the threadpool, a pooled connection's checkout (and a liveness ping if it sat idle), a
+few round trips, a commit (a WAL flush) and PostgreSQL's per-statement overhead. Measured under load
 (docs/performance.md), that fixed part was most of a claim's cost. Grouping the claims that
 arrive while a batch is in flight spreads it over the batch: at low load a batch holds one claim
 and nothing waits; under load the batch grows and the cost per claim falls.
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 import weakref
 from collections.abc import Sequence
 
@@ -42,6 +43,9 @@ from .claims import ClaimToSubmit, EobResult, submit_claims
 
 # Errors one claim can cause for its whole batch: worth retrying each claim alone.
 _ONE_CLAIMS_FAULT = (sa_exc.IntegrityError, sa_exc.DataError, psycopg.IntegrityError, psycopg.DataError)
+
+# A batch that failed on a lost connection within this time is run again once (see run()).
+RETRY_WITHIN_SECONDS = 1.0
 
 Outcome = EobResult | Exception
 _Waiting = tuple[ClaimToSubmit, "asyncio.Future[EobResult]", float]  # and when it arrived (loop time)
@@ -89,6 +93,7 @@ class SubmitBatcher:
 
     def run(self, batch: Sequence[ClaimToSubmit], *, retry_lost_connection: bool = True) -> list[Outcome]:
         """One transaction for the batch (in a worker thread); see the module docstring."""
+        started = time.monotonic()
         try:
             with self._session_factory() as session, session.begin():
                 return submit_claims(session, batch)
@@ -97,11 +102,14 @@ class SubmitBatcher:
                 return [exc]
             return [self.run([item])[0] for item in batch]
         except Exception as exc:
-            if retry_lost_connection and connection_lost(exc):
+            quick = time.monotonic() - started < RETRY_WITHIN_SECONDS
+            if retry_lost_connection and quick and connection_lost(exc):
                 # A pooled connection that died since its last use (db/session.py pings only
                 # idle ones): nothing of the batch committed, so it runs again on a fresh one.
                 # Had it died during COMMIT after the server committed, the retry finds the
-                # claims stored and answers with their EOBs, as for a client's retry.
+                # claims stored and answers 200 with their EOBs, as a client's retry would (and
+                # the adjudication metrics do not count them). Only a quick failure is retried:
+                # a connect timeout or a silent network drop would make the request wait twice.
                 return self.run(batch, retry_lost_connection=False)
             return [exc] * len(batch)
 

@@ -77,7 +77,7 @@ def test_postgresql_submits_in_five_statements(app: FastAPI, admin: TestClient, 
     submit(client, claim_body("WARM", lines=[line(service_date="2026-03-03")]))  # caches the plan
     with counted(app) as seen:
         submit(client, claim_body())
-    statements = [s for s in seen if s.strip() != ";"]  # the pool's liveness ping
+    statements = [s for s in seen if s.strip() != ";"]  # a liveness ping, had the connection idled
     # The stored claims, the member locks, contracts and rates, accumulators and paid lines, then
     # one statement that stores the claim and posts it. The worked example's 99213 needs no
     # authorization, so none are read.

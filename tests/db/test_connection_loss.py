@@ -14,24 +14,30 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from service.api.schemas.claims import ClaimIn
 from service.db import session as db_session
+from service.services import batching
+from service.services import claims as claims_service
 from service.services.batching import connection_lost
 from tests.claims_support import claim_body, submit
 from tests.conftest import READ
 from tests.factories import load_worked_example, row_counts
 
 
-def _kill_the_apps_connections(app: FastAPI) -> int:
-    """Terminate the server processes of every connection in the app's pool; returns how many."""
+def _kill_a_pooled_connection(app: FastAPI) -> None:
+    """Terminate the server process of the connection the app's pool hands out next (the one
+    its last request used), and wait until it is gone."""
     engine: Engine = app.state.engine
-    pids = []
     with engine.connect() as conn:
-        pids.append(conn.connection.driver_connection.info.backend_pid)
+        pid = conn.connection.driver_connection.info.backend_pid
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as admin:
-        for pid in pids:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    return len(pids)
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(100):
+            if admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is None:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"server process {pid} still there")
 
 
 @pytest.fixture
@@ -43,14 +49,18 @@ def on_postgresql(engine: Engine) -> Iterator[Engine]:
 
 
 def test_a_claims_batch_on_a_connection_that_just_died_runs_again_on_a_fresh_one(
-    app: FastAPI, admin: TestClient, client: TestClient, on_postgresql: Engine
+    app: FastAPI,
+    admin: TestClient,
+    client: TestClient,
+    on_postgresql: Engine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     load_worked_example(admin)
     submit(client, claim_body("BEFORE"))
-    assert _kill_the_apps_connections(app) == 1
+    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", 60.0)  # handed out without a ping
+    _kill_a_pooled_connection(app)
     before = row_counts(on_postgresql)
 
-    # Within PING_AFTER_IDLE_SECONDS: the dead connection is handed out without a ping.
     eob = submit(client, claim_body("AFTER"))
 
     assert eob["claim_id"] == "AFTER"
@@ -68,7 +78,7 @@ def test_a_request_on_an_idle_connection_that_died_gets_a_fresh_one_by_the_ping(
     load_worked_example(admin)
     submit(client, claim_body("BEFORE"))
     monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", 0.05)
-    _kill_the_apps_connections(app)
+    _kill_a_pooled_connection(app)
     time.sleep(0.1)
 
     response = client.get("/v1/claims/BEFORE", headers=READ)  # not the batch path: no retry there
@@ -81,6 +91,25 @@ def _driver_error(sqlstate: str | None) -> psycopg.OperationalError:
     if sqlstate is not None:
         error = psycopg.errors.lookup(sqlstate)("...")
     return error
+
+
+def test_a_batch_that_failed_slowly_is_not_run_again(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connect timeout or a silent network drop: running it again would double the wait."""
+    calls = []
+    lost = OperationalError("SELECT", {}, _driver_error(None))
+
+    def load(*_: object) -> object:
+        calls.append(1)
+        raise lost
+
+    monkeypatch.setattr(claims_service, "load_submissions", load)
+    batch = [claims_service.prepare_claim(ClaimIn.model_validate(claim_body()))]
+    monkeypatch.setattr(batching, "RETRY_WITHIN_SECONDS", 0.0)
+    assert app.state.submissions.run(batch) == [lost]
+    assert len(calls) == 1
+    monkeypatch.setattr(batching, "RETRY_WITHIN_SECONDS", 60.0)
+    assert app.state.submissions.run(batch) == [lost]
+    assert len(calls) == 3  # quick: run again, once
 
 
 @pytest.mark.parametrize(

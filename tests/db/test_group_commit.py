@@ -47,15 +47,15 @@ def _history(client: TestClient, prefix: str, member_ids: Sequence[str]) -> None
 
 
 def _authorizations(admin: TestClient, member_ids: Sequence[str]) -> None:
-    """An approved MRI authorization for the first and third members (the second has none)."""
-    for member_id in member_ids[0:3:2]:
+    """An approved MRI authorization for the second and fourth members (the third has none)."""
+    for member_id in member_ids[1:4:2]:
         authorization(admin, authorization_number=f"PA-{member_id}", member_id=member_id, units=2)
 
 
 def _claims(prefix: str, member_ids: Sequence[str]) -> list[Json]:
     """Different claims for different members: 1 to 4 lines, office visits of several prices,
     enough for some to reach the deductible; every other one repeats its member's paid line; the
-    first three add an MRI, which needs prior authorization (the second member has none)."""
+    second to fourth add an MRI, which needs prior authorization (the third member has none)."""
     bodies = []
     for i, member_id in enumerate(member_ids):
         lines = [
@@ -64,9 +64,9 @@ def _claims(prefix: str, member_ids: Sequence[str]) -> list[Json]:
         ]
         if i % 2:
             lines.append(line(len(lines) + 1, procedure_code="99214", service_date="2026-03-01"))
-        if i < 3:
+        if 1 <= i <= 3:
             mri = line(len(lines) + 1, procedure_code="70551", billed_amount="900.00")
-            lines.append({**mri, "authorization_number": f"PA-{member_id}" if i != 1 else None})
+            lines.append({**mri, "authorization_number": f"PA-{member_id}" if i != 2 else None})
         bodies.append(claim_body(f"{prefix}-{i}", member_id=member_id, lines=lines))
     return bodies
 
@@ -104,7 +104,7 @@ def test_a_batch_answers_as_the_same_claims_submitted_one_by_one(
     assert [r.text for r in batched] == [o.body for o in outcomes if isinstance(o, EobResult)]
     assert alone[-1]["status"] == "denied"  # the unknown member
     assert ["OA-18"] in [adjustment_codes(ln) for ln in alone[1]["lines"]]  # a duplicate line
-    mri = [[ln for ln in eob["lines"] if ln["procedure_code"] == "70551"] for eob in alone[:3]]
+    mri = [[ln for ln in eob["lines"] if ln["procedure_code"] == "70551"] for eob in alone[1:4]]
     assert [lines[0]["status"] for lines in mri] == ["paid", "denied", "paid"]  # authorized or not
     for mine, theirs in zip(batched_members[:PAIRS], alone_members[:PAIRS], strict=True):
         assert accumulators(client, mine) == accumulators(client, theirs)
