@@ -1,5 +1,5 @@
 """The submit path on PostgreSQL: a batch of claims read in four or five statements sent in two
-round trips, stored in one statement.
+round trips, stored in one statement sent with COMMIT.
 
 Concurrent submissions are grouped (service/services/batching.py) into one transaction, whose
 claims all belong to different members and have different claim ids. Everything else (and every
@@ -21,13 +21,15 @@ paths differ only in how the rows travel.
 4. Only when needed, through context.py: what out-of-network lines need (cached rates; the whole
    network's contracts, counted by schedule, for the QPA).
 5. One INSERT ... ON CONFLICT (claim_id) DO NOTHING whose CTEs insert the lines and postings,
-   upsert the accumulators and add authorization units, each only for the claims inserted.
+   upsert the accumulators and add authorization units, each only for the claims inserted;
+   COMMIT goes with it, in the same round trip.
 
 The statement texts never change, so psycopg prepares them on each connection after a few uses.
-With BEGIN (psycopg waits for it) and COMMIT, a batch takes five round trips, where each waits for
+With BEGIN (psycopg waits for it), a batch takes four round trips, where each waits for
 PostgreSQL and then for the worker thread to be scheduled again on a busy machine: measured,
-sending the reads in two round trips instead of four or five lowered p99 under load
-(docs/performance.md, fifth round); tests/api/test_claims_queries.py counts them.
+sending the reads in two round trips instead of four or five, and COMMIT with the store,
+lowered p99 under load (docs/performance.md, fifth round); tests/api/test_claims_queries.py
+counts them.
 """
 
 from __future__ import annotations
@@ -296,9 +298,12 @@ _UNKNOWN_MEMBER = Prefetched(record=None, provider_contract_rows=(), accumulator
 
 
 def store_claims(session: Session, claims: Sequence[ToStore]) -> dict[str, int]:
-    """Insert the claims and post their effects in one statement. Returns the ids of the claims
-    inserted, by claim_id; a claim whose claim_id another transaction stored first is left out,
-    and nothing of it is written. The rows are claims.py's, as JSON."""
+    """Insert the claims and post their effects in one statement, and COMMIT the transaction
+    with it, in one round trip: the store is the batch's last write (what follows only reads the
+    claims another transaction stored first). Returns the ids of the claims inserted, by
+    claim_id; a claim whose claim_id another transaction stored first is left out, and nothing of
+    it is written. The rows are claims.py's, as JSON. Should the statement fail, COMMIT is not
+    run (the pipeline stops at the error) and the session rolls back as for any error."""
     members = [c.member_pk for c in claims if c.member_pk is not None]
     if len(set(members)) < len(members) or len({c.eob.claim_id for c in claims}) < len(claims):
         # The accumulator upsert may touch a row once per statement, so must the batch.
@@ -343,7 +348,14 @@ def store_claims(session: Session, claims: Sequence[ToStore]) -> dict[str, int]:
             for c in claims
         ]
     )
-    return {claim_id: int(pk) for claim_id, pk in _driver(session).execute(_STORE, params)}
+    conn = _driver(session)
+    with conn.pipeline():  # the store and COMMIT in one round trip
+        stored = conn.execute(_STORE, params)
+        # A statement, not conn.commit(), which would wait for the server before the pipeline's
+        # own sync (two round trips). psycopg reads the ended transaction from the server's
+        # answer, so the session's own commit afterwards finds nothing to do.
+        conn.execute("COMMIT")
+    return {claim_id: int(pk) for claim_id, pk in stored.fetchall()}
 
 
 def _json(value: Any) -> str:
