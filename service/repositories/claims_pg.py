@@ -226,7 +226,7 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     contract_rows: list[list[Any]] = [[] for _ in claims]
     accumulators: list[list[Any]] = [[] for _ in claims]
     paid_lines: list[list[Any]] = [[] for _ in claims]
-    authorizations: list[list[Any] | None] = [None for _ in claims]
+    authorizations: dict[int, list[Any]] = {}  # rows by claim position, for those read
     if known:
         claim_params = [_claim_params(i, claim, record) for i, claim, record in known]
         params = {"claims": _json(claim_params)}
@@ -251,16 +251,14 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
             else:
                 paid_lines[i].append(values[4:])
         if authorization_rows is not None:
-            read: dict[int, list[Any]] = {row["i"]: [] for row in needing}
+            authorizations = {row["i"]: [] for row in needing}
             for i, *values in authorization_rows.fetchall():
-                read[i].append(values)
-            for i, rows in read.items():
-                authorizations[i] = rows
+                authorizations[i].append(values)
 
     submissions = []
     for i, claim in enumerate(claims):
         record = records.get(claim.member_id)
-        auth_rows = authorizations[i]  # None: not read (no line needs one)
+        auth_rows = authorizations.get(i)  # None: not read (no line needs one)
         prefetched = (
             Prefetched(
                 record=record,

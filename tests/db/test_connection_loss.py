@@ -48,6 +48,17 @@ def on_postgresql(engine: Engine) -> Iterator[Engine]:
     engine.dispose()  # the test's own pool may hold connections to terminated processes too
 
 
+def _a_claim_then_a_dead_connection(
+    app: FastAPI, admin: TestClient, client: TestClient, monkeypatch: pytest.MonkeyPatch, ping_after: float
+) -> None:
+    """Claim BEFORE stored; then the pooled connection it used killed, with connections idle
+    for longer than `ping_after` seconds pinged before use."""
+    load_worked_example(admin)
+    submit(client, claim_body("BEFORE"))
+    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", ping_after)
+    _kill_a_pooled_connection(app)
+
+
 def test_a_claims_batch_on_a_connection_that_just_died_runs_again_on_a_fresh_one(
     app: FastAPI,
     admin: TestClient,
@@ -55,10 +66,7 @@ def test_a_claims_batch_on_a_connection_that_just_died_runs_again_on_a_fresh_one
     on_postgresql: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    load_worked_example(admin)
-    submit(client, claim_body("BEFORE"))
-    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", 60.0)  # handed out without a ping
-    _kill_a_pooled_connection(app)
+    _a_claim_then_a_dead_connection(app, admin, client, monkeypatch, ping_after=60.0)  # no ping
     before = row_counts(on_postgresql)
 
     eob = submit(client, claim_body("AFTER"))
@@ -75,11 +83,8 @@ def test_a_request_on_an_idle_connection_that_died_gets_a_fresh_one_by_the_ping(
     on_postgresql: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    load_worked_example(admin)
-    submit(client, claim_body("BEFORE"))
-    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", 0.05)
-    _kill_a_pooled_connection(app)
-    time.sleep(0.1)
+    _a_claim_then_a_dead_connection(app, admin, client, monkeypatch, ping_after=0.05)
+    time.sleep(0.1)  # idle for longer: pinged
 
     response = client.get("/v1/claims/BEFORE", headers=READ)  # not the batch path: no retry there
 
