@@ -534,6 +534,27 @@ def targets(results: Json) -> list[tuple[str, bool, str]]:
     ]
 
 
+def error_kinds(results: Json) -> dict[str, dict[str, int]]:
+    """Each phase's failed outcomes (status codes, or the client's exception names), by phase."""
+    found = {}
+    for phase in ("max", "paced", "lines", "schedules"):
+        result = results[phase]
+        if phase == "max":
+            outcomes = {}
+            for r in result["rounds"]:
+                for kind, n in r["error_kinds"].items():
+                    if n:
+                        outcomes[kind] = outcomes.get(kind, 0) + n
+        else:
+            outcomes = {k: n for k, n in result["statuses"].items() if k != "201"}
+            unanswered = result.get("sent", 0) - sum(result["statuses"].values())
+            if unanswered > 0:
+                outcomes["unanswered"] = unanswered
+        if outcomes:
+            found[phase] = outcomes
+    return found
+
+
 def report(results: Json) -> bool:
     m = results["machine"]
     lat = "p50 {p50} / p95 {p95} / p99 {p99} ms"
@@ -562,6 +583,8 @@ def report(results: Json) -> bool:
     print("  2,000-rate FS:      " + lat.format(**sched["a_latency_ms"]))
     print(f"  {results['args']['big_rates']:,}-rate FS: " + lat.format(**sched["b_latency_ms"]))
     print(f"claims stored by status: {results['accumulators']['claims_by_status']}")
+    for phase, outcomes in error_kinds(results).items():
+        print(f"errors in {phase}: {outcomes}")
     print("\ntargets:")
     checks = targets(results)
     for name, ok, detail in checks:
@@ -602,7 +625,10 @@ def main() -> int:
     passed = report(run.results)
     if args.json:
         args.json.write_text(json.dumps(run.results, indent=2, default=str) + "\n")
-    shutil.rmtree(tmp)
+    if passed:
+        shutil.rmtree(tmp)
+    else:
+        say(f"server logs kept in {tmp}")
     return 0 if passed else 1
 
 

@@ -33,6 +33,10 @@ import httptools
 
 Json = dict[str, Any]
 DRAIN_SECONDS = 15.0  # how long in-flight requests of a paced run may still take after the end
+# A kept-alive connection idle for longer is closed instead of reused: uvicorn closes idle
+# connections after 5 s, and a request written as the server closes is lost (ConnectionLost),
+# so clients retire theirs first, as connection pools do.
+RETIRE_IDLE_SECONDS = 2.0
 
 
 def percentiles(latencies: list[float]) -> Json:
@@ -84,6 +88,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.on_answer: Callable[[str], None] | None = None
+        self.idle_since = 0.0
+        self.retired = False  # closed by the client for idleness, already counted out
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -141,13 +147,20 @@ class LeanClient:
             self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
             on_answer(outcome)
 
+        stale = time.monotonic() - RETIRE_IDLE_SECONDS
         while self.idle:
             connection = self.idle.pop()
-            if connection.transport is not None and not connection.transport.is_closing():
-                connection.send(request, counted)
-                return
-            # Closed by the server while idle (its keep-alive timeout), its connection_lost not
-            # yet delivered: skipped (lost() still counts it out of `opened`).
+            if connection.transport is None or connection.transport.is_closing():
+                # Closed by the server while idle, its connection_lost not yet delivered:
+                # skipped (lost() still counts it out of `opened`).
+                continue
+            if connection.idle_since < stale:
+                connection.retired = True
+                self.opened -= 1
+                connection.transport.close()
+                continue
+            connection.send(request, counted)
+            return
         if self.opened < self.limit:
             self.opened += 1
             asyncio.get_running_loop().create_task(self._open(request, counted))
@@ -169,9 +182,12 @@ class LeanClient:
             request, on_answer = self.queued.popleft()
             asyncio.get_running_loop().call_soon(connection.send, request, on_answer)
         else:
+            connection.idle_since = time.monotonic()
             self.idle.append(connection)
 
     def lost(self, connection: _Connection) -> None:
+        if connection.retired:
+            return
         self.opened -= 1
         if connection in self.idle:
             self.idle.remove(connection)
