@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from service.db.base import Base
-from service.db.migrate import is_up_to_date
+from service.db.migrate import alembic_config, is_up_to_date
 
 
 def test_migrations_match_models(engine: Engine) -> None:
@@ -19,3 +19,14 @@ def test_migrations_match_models(engine: Engine) -> None:
 
 def test_database_is_at_head(engine: Engine) -> None:
     assert is_up_to_date(engine)
+
+
+def test_a_database_url_with_percent_escapes_reaches_alembic_unchanged() -> None:
+    # A Unix socket directory (rendered as ?host=%2Fvar%2F...) or an escaped character in a
+    # password made configparser refuse the URL ("invalid interpolation syntax"), and `serve`
+    # failed at its migration step.
+    url = "postgresql+psycopg://claims:p%25ss%40word@/claims?host=/var/run/postgresql"
+    engine = create_engine(url)
+    rendered = engine.url.render_as_string(hide_password=False)
+    assert "%" in rendered
+    assert alembic_config(engine).get_main_option("sqlalchemy.url") == rendered
