@@ -35,7 +35,7 @@ lint: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(BIN)/claims-service openapi --output openapi/openapi.json
 
-## The claims benchmark on PostgreSQL (needs wrk; database claims_bench is emptied). ~9 minutes.
+## The claims benchmark on PostgreSQL (needs wrk; database claims_bench is emptied). 9-12 minutes.
 bench: $(VENV)/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/claims_bench.py --duration 20
