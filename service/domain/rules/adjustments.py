@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from ..eob import CONTRACTUAL, Adjustment, EobLine, Group, LineStatus
 from ..money import ZERO
@@ -25,30 +25,35 @@ def eob_line(work: LineWork) -> EobLine:
 def pended_line(work: LineWork) -> EobLine:
     """A line of a pended claim: billed as submitted, nothing else until it is adjudicated."""
     remarks = (PRICE_MISSING_REMARK,) if work.unpriced else ()
-    return replace(_blank(work, LineStatus.PENDED), remark_codes=remarks)
+    return EobLine(**_as_submitted(work, LineStatus.PENDED), remark_codes=remarks)
 
 
-def _blank(work: LineWork, status: LineStatus) -> EobLine:
+def _as_submitted(work: LineWork, status: LineStatus) -> dict[str, Any]:
+    """The EOB line's fields that every status shares: the line as billed, and its network."""
     line = work.line
-    return EobLine(
-        line_number=line.line_number,
-        procedure_code=line.procedure_code,
-        modifiers=line.modifiers,
-        units=line.units,
-        service_date=line.service_date,
-        status=status,
-        network_status=work.network_status,
-        protected=work.protected,
-        billed_amount=line.billed_amount,
-        remark_codes=(NSA_REMARK, work.protection_remark) if work.protection_remark else (),
-    )
+    return {
+        "line_number": line.line_number,
+        "procedure_code": line.procedure_code,
+        "modifiers": line.modifiers,
+        "units": line.units,
+        "service_date": line.service_date,
+        "status": status,
+        "network_status": work.network_status,
+        "protected": work.protected,
+        "billed_amount": line.billed_amount,
+    }
+
+
+def _remarks(work: LineWork) -> tuple[str, ...]:
+    return (NSA_REMARK, work.protection_remark) if work.protection_remark else ()
 
 
 def _denied(work: LineWork) -> EobLine:
     assert work.denial is not None
     billed = work.line.billed_amount
-    return replace(
-        _blank(work, LineStatus.DENIED),
+    return EobLine(
+        **_as_submitted(work, LineStatus.DENIED),
+        remark_codes=_remarks(work),
         adjustments=(Adjustment(work.denial.group, work.denial.reason_code, billed),),
         patient_responsibility_amount=billed if work.denial.group is Group.PR else ZERO,
     )
@@ -61,8 +66,10 @@ def _paid(work: LineWork) -> EobLine:
     # In network (or protected) the provider writes off the excess; otherwise the member may owe it.
     written_off = work.in_network_terms
     balance_billing = ZERO if written_off else over_allowed
-    return replace(
-        _blank(work, LineStatus.PAID),
+    # One construction with every field (a blank line then dataclasses.replace built it twice).
+    return EobLine(
+        **_as_submitted(work, LineStatus.PAID),
+        remark_codes=_remarks(work),
         allowed_amount=allowed,
         network_discount_amount=over_allowed if written_off else ZERO,
         deductible_amount=share.deductible,
