@@ -162,12 +162,16 @@ class LeanClient:
             connection.send(request, counted)
             return
         if self.opened < self.limit:
-            self.opened += 1
-            asyncio.get_running_loop().create_task(self._open(request, counted))
+            self._open(request, counted)
         else:
             self.queued.append((request, counted))
 
-    async def _open(self, request: bytes, on_answer: Callable[[str], None]) -> None:
+    def _open(self, request: bytes, on_answer: Callable[[str], None]) -> None:
+        """A new connection, counted in `opened` at once, for this request."""
+        self.opened += 1
+        asyncio.get_running_loop().create_task(self._connect_and_send(request, on_answer))
+
+    async def _connect_and_send(self, request: bytes, on_answer: Callable[[str], None]) -> None:
         loop = asyncio.get_running_loop()
         try:
             _, connection = await loop.create_connection(lambda: _Connection(self), self.host, self.port)
@@ -192,9 +196,7 @@ class LeanClient:
         if connection in self.idle:
             self.idle.remove(connection)
         if self.queued and self.opened < self.limit:  # a request waits for a connection: open one
-            request, on_answer = self.queued.popleft()
-            self.opened += 1
-            asyncio.get_running_loop().create_task(self._open(request, on_answer))
+            self._open(*self.queued.popleft())
 
     async def post(self, body: str) -> str:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
