@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .json_body import json_body_handler
 from .problems import Forbidden, problem_response
 
 
@@ -72,7 +73,7 @@ def _route_class(access: Access) -> type[APIRoute]:
         APIRoute.__init__(self, *args, openapi_extra=extra, **kwargs)
 
     def get_route_handler(self: APIRoute) -> Handler:
-        handler = APIRoute.get_route_handler(self)
+        handler = json_body_handler(self, APIRoute.get_route_handler(self))
         # Any valid key passed the middleware already; OPEN routes need none.
         if access in (Access.OPEN, Access.ANY_KEY):
             return handler

@@ -13,6 +13,7 @@ from fastapi import Path, Query, Request, Response, status
 from ...services import claims as claims_service
 from ..auth import Access, scoped_router
 from ..deps import SessionDep
+from ..json_body import json_body
 from ..schemas.claims import AccumulatorsOut, ClaimIn, EobOut, EstimateIn, EstimateOut
 from ..schemas.common import Identifier
 
@@ -38,6 +39,7 @@ def _eob(body: str, status_code: int = status.HTTP_200_OK) -> Response:
         422: {"description": "The claim is malformed", **PROBLEM},
     },
 )
+@json_body  # validated from the JSON text; FastAPI still reports any invalid body
 async def submit_claim(body: ClaimIn, request: Request) -> Response:
     # Submitted with whatever other claims arrive meanwhile, in one transaction (group commit,
     # services/batching.py); answered once that transaction committed.

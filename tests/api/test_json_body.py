@@ -1,0 +1,123 @@
+"""POST /v1/claims validates a valid body from its JSON text (service/api/json_body.py) and leaves
+every other body to FastAPI, whose answers must not change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from starlette.requests import Request as StarletteRequest
+
+from service.api.auth import Access, scoped_router
+from service.api.json_body import json_body
+from tests import factories as f
+from tests.api.test_hostile_input import claim_body, line
+from tests.conftest import WRITE
+
+
+class Thing(BaseModel):
+    name: str
+
+
+@pytest.fixture
+def world(admin: TestClient, engine: Engine) -> Engine:
+    f.load_worked_example(admin)
+    return engine
+
+
+@pytest.fixture
+def json_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many times FastAPI's path parsed a body (Request.json)."""
+    calls: list[int] = []
+    original = StarletteRequest.json
+
+    async def counting(self: StarletteRequest) -> Any:
+        calls.append(1)
+        return await original(self)
+
+    monkeypatch.setattr(StarletteRequest, "json", counting)
+    yield calls
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_a_valid_claim_is_validated_from_its_json_text(
+    client: TestClient, world: Engine, json_reads: list[int], content_type: str
+) -> None:
+    body = claim_body(claim_id=f"FAST-{len(content_type)}")
+    response = client.post(
+        "/v1/claims", content=json.dumps(body), headers={**WRITE, "Content-Type": content_type}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["claim_id"] == body["claim_id"]
+    assert json_reads == []
+    # A retry is the same claim: the request hash does not depend on the path taken.
+    again = client.post("/v1/claims", json=body, headers=WRITE)
+    assert again.status_code == 200 and again.text == response.text
+
+
+def test_an_invalid_claim_gets_fastapis_answer(
+    client: TestClient, world: Engine, json_reads: list[int]
+) -> None:
+    body = claim_body(lines=[line(1, units=0)])
+    response = client.post("/v1/claims", json=body, headers=WRITE)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", "lines", 0, "units"]]
+    assert json_reads == [1]  # FastAPI parsed and validated it
+
+
+def test_bad_json_gets_fastapis_answer(client: TestClient, world: Engine, json_reads: list[int]) -> None:
+    response = client.post(
+        "/v1/claims", content=b'{"claim_id": "X",', headers={**WRITE, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["msg"] == "JSON decode error"
+    assert json_reads == [1]
+
+
+def test_an_unmarked_endpoint_keeps_fastapis_path() -> None:
+    router = scoped_router(Access.ANY_KEY)
+
+    @router.post("/plain")
+    async def plain(body: Thing) -> Response:
+        return Response(body.name)
+
+    @router.post("/fast")
+    @json_body
+    async def fast(body: Thing, request: Request) -> Response:
+        return Response(f"{body.name} {request.method}")
+
+    app = FastAPI()
+    app.include_router(router)
+    with TestClient(app) as client:
+        assert client.post("/plain", json={"name": "a"}).text == "a"
+        assert client.post("/fast", json={"name": "b"}).text == "b POST"
+        assert client.post("/fast", json={"name": 1}).status_code == 422
+
+
+def test_a_marked_endpoint_that_takes_more_is_refused_when_the_app_is_built() -> None:
+    def dependency() -> int:
+        return 1
+
+    router = scoped_router(Access.ANY_KEY)
+    with pytest.raises(TypeError, match="JSON body path"):
+
+        @router.post("/fast")
+        @json_body
+        async def fast(body: Thing, n: int = Depends(dependency)) -> Response:
+            return Response(body.name)
+
+    with pytest.raises(TypeError, match="JSON body path"):
+
+        @router.post("/not-a-response")
+        @json_body
+        async def returns_a_model(body: Thing) -> Thing:
+            return body
