@@ -31,6 +31,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Claims adjudication service",
         version="1.0.0",
         description=API_DESCRIPTION,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     engine = create_db_engine(settings)
     app.state.settings = settings

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # Claims submitted concurrently to one worker share a transaction, up to this many (group
     # commit, service/services/batching.py); 1 gives every claim a transaction of its own.
     submit_batch_max: int = Field(default=32, ge=1, le=1_000)
+    # FastAPI's own OpenTelemetry (spans, metrics, log records through the globally configured
+    # providers). Off by default: it asks for the global providers on every request (2% of a
+    # worker's time on the claims path), and the service has its Prometheus metrics and JSON logs.
+    opentelemetry: bool = False
     max_body_bytes: int = 1_048_576  # JSON bodies; rate uploads stream and have their own limit
     max_upload_bytes: int = 2_147_483_648
 

@@ -38,3 +38,17 @@ def test_apps_built_for_tests_keep_the_collector_as_it_was(restore_gc: None, set
     app = main.create_app(settings)
     app.state.engine.dispose()
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_fastapis_opentelemetry_follows_the_setting(settings: Settings, on: bool) -> None:
+    # FastAPI keeps its telemetry configuration on the app (private); off, it never asks for
+    # the global providers on a request.
+    app = main.create_app(settings.model_copy(update={"opentelemetry": on}))
+    try:
+        config = app._native_telemetry.config  # type: ignore[attr-defined]
+        assert (config["tracing"], config["metrics"], config["logs"]) == (on, on, on)
+        if not on:
+            assert not app._native_telemetry.enabled()  # type: ignore[attr-defined]
+    finally:
+        app.state.engine.dispose()
