@@ -58,6 +58,12 @@ def configure_logging(level: str = "info") -> None:
     global _configured
     if _configured:
         return
+    # What the JSON lines never show, each record need not gather (the logging documentation's
+    # "Optimization"): the caller's file and line (a stack walk), thread, process and task names.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
