@@ -60,7 +60,7 @@ def configure_logging(level: str = "info") -> None:
         return
     # What the JSON lines never show, each record need not gather (the logging documentation's
     # "Optimization"): the caller's file and line (a stack walk), thread, process and task names.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
