@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from ..api.problems import ServiceUnavailable
+from ..metrics import SUBMIT_BATCH_CLAIMS, SUBMIT_BATCH_DURATION
 from .claims import ClaimToSubmit, EobResult, submit_claims
 
 # Errors one claim can cause for its whole batch: worth retrying each claim alone.
@@ -96,7 +97,10 @@ class SubmitBatcher:
         started = time.monotonic()
         try:
             with self._session_factory() as session, session.begin():
-                return submit_claims(session, batch)
+                outcomes = submit_claims(session, batch)
+            SUBMIT_BATCH_CLAIMS.observe(len(batch))
+            SUBMIT_BATCH_DURATION.observe(time.monotonic() - started)
+            return outcomes
         except _ONE_CLAIMS_FAULT as exc:
             if len(batch) == 1:
                 return [exc]

@@ -89,6 +89,17 @@ def test_adjudications_are_counted_by_status_and_timed(client: TestClient, admin
     assert _value(client, "claims_adjudication_duration_seconds_count") == timed + 1
 
 
+def test_submit_transactions_are_counted_with_their_claims(client: TestClient, admin: TestClient) -> None:
+    load_worked_example(admin)
+    batches = _value(client, "claims_submit_batch_claims_count")
+    claims = _value(client, "claims_submit_batch_claims_sum")
+    timed = _value(client, "claims_submit_batch_duration_seconds_count")
+    submit(client, claim_body())
+    assert _value(client, "claims_submit_batch_claims_count") == batches + 1
+    assert _value(client, "claims_submit_batch_claims_sum") == claims + 1
+    assert _value(client, "claims_submit_batch_duration_seconds_count") == timed + 1
+
+
 WORKER = textwrap.dedent(
     """
     import sys
