@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from decimal import Decimal
 
 import pytest
 
 from service.domain.adjudicate import adjudicate
 from service.domain.eob import (
+    MONEY_FIELDS,
     AccumulatorPosting,
     Adjustment,
     ClaimStatus,
@@ -148,3 +149,8 @@ def test_a_voided_eob_is_held_to_the_rules_of_its_lines(case: str) -> None:
     assert check_invariants(voided) == []
     broken = with_line(voided, plan_paid_amount=voided.lines[0].plan_paid_amount + Decimal("1.00"))
     assert check_invariants(broken) != []
+
+
+def test_totals_fields_are_the_money_fields_in_order() -> None:
+    # Totals.of fills the fields by position, in MONEY_FIELDS order.
+    assert tuple(f.name for f in fields(Totals)) == MONEY_FIELDS
