@@ -20,6 +20,7 @@ from typing import Any, get_type_hints
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -71,7 +72,11 @@ def json_body_handler(route: APIRoute, fallback: Handler) -> Handler:
         if not _is_json(request.headers.get("content-type")):
             return await fallback(request)
         try:
-            body = model.model_validate_json(await request.body())
+            raw = await request.body()
+        except ClientDisconnect:  # FastAPI answers it as it always has (HTTPExceptions, such as
+            return await fallback(request)  # a body over its limit, go up as they did)
+        try:
+            body = model.model_validate_json(raw)
         except ValidationError:
             return await fallback(request)  # FastAPI reports it, as it always has
         kwargs: dict[str, Any] = {body_name: body}

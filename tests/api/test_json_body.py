@@ -3,6 +3,7 @@ every other body to FastAPI, whose answers must not change."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -121,3 +122,39 @@ def test_a_marked_endpoint_that_takes_more_is_refused_when_the_app_is_built() ->
         @json_body
         async def returns_a_model(body: Thing) -> Thing:
             return body
+
+
+def test_a_client_that_leaves_mid_body_gets_fastapis_answer(app: FastAPI, world: Engine) -> None:
+    """FastAPI answers a body cut short with 400 (nobody reads it); never a 500 and its error log."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"claim_id": "LEFT-1", ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/claims",
+        "raw_path": b"/v1/claims",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            *[(k.lower().encode(), v.encode()) for k, v in WRITE.items()],
+        ],
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
