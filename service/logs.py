@@ -59,7 +59,8 @@ def configure_logging(level: str = "info") -> None:
     if _configured:
         return
     # What the JSON lines never show, each record need not gather (the logging documentation's
-    # "Optimization"): the caller's file and line (a stack walk), thread, process and task names.
+    # "Optimization"): the caller's file and line (a stack walk), thread and process ids and
+    # names. For the whole process: any handler added later sees none of them either.
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False

@@ -29,17 +29,18 @@ ADJUDICATION_DURATION = Histogram(
     "Time to load a claim's context, adjudicate and post it (database included)",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
 )
-# Group commit (services/batching.py): how many claims each submit transaction held, and how long
-# it took, from its first statement to its commit. Small batches under load cost more CPU a claim;
+# Group commit (services/batching.py): how many claims each committed submit transaction held, and
+# how long it took, from its first statement to its commit. A batch that rolls back is not
+# counted; its claims' retries, one transaction each, are. Small batches under load cost more CPU a claim;
 # long ones are what a claim waits for before its own batch starts.
 SUBMIT_BATCH_CLAIMS = Histogram(
     "claims_submit_batch_claims",
-    "Claims per submit transaction (group commit)",
+    "Claims per committed submit transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
 SUBMIT_BATCH_DURATION = Histogram(
     "claims_submit_batch_duration_seconds",
-    "Time a submit transaction took, from its first statement to its commit",
+    "Time a committed submit transaction took, from its first statement to its commit",
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
 )
 INGEST_ROWS = Counter(

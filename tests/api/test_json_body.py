@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from starlette.requests import Request as StarletteRequest
@@ -62,6 +64,38 @@ def test_a_valid_claim_is_validated_from_its_json_text(
     # A retry is the same claim: the request hash does not depend on the path taken.
     again = client.post("/v1/claims", json=body, headers=WRITE)
     assert again.status_code == 200 and again.text == response.text
+
+
+def test_a_claim_has_the_same_values_and_hash_on_either_path(
+    client: TestClient, world: Engine, json_reads: list[int]
+) -> None:
+    body = claim_body(claim_id="BOTH-PATHS", lines=[line(1, billed_amount="200.00")])
+    first = client.post(
+        "/v1/claims",
+        content=json.dumps(body).replace('"200.00"', "2e2"),  # a JSON number, on the JSON body path
+        headers={**WRITE, "Content-Type": "application/json"},
+    )
+    assert first.status_code == 201, first.text
+    assert json_reads == []
+    # A byte-order mark: pydantic refuses it, json.loads takes it, so FastAPI's path.
+    again = client.post(
+        "/v1/claims",
+        content=b"\xef\xbb\xbf" + json.dumps(body).encode(),
+        headers={**WRITE, "Content-Type": "application/json"},
+    )
+    assert json_reads == [1]
+    assert again.status_code == 200 and again.text == first.text  # the same claim: a replay
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x/y+json", "application/xml"])
+def test_other_content_types_get_fastapis_answer(
+    client: TestClient, world: Engine, json_reads: list[int], content_type: str
+) -> None:
+    response = client.post(
+        "/v1/claims", content=json.dumps(claim_body()), headers={**WRITE, "Content-Type": content_type}
+    )
+    assert response.status_code == 422  # FastAPI did not read it as JSON
+    assert json_reads == []
 
 
 def test_an_invalid_claim_gets_fastapis_answer(
@@ -158,3 +192,55 @@ def test_a_client_that_leaves_mid_body_gets_fastapis_answer(app: FastAPI, world:
     }
     asyncio.run(app(scope, receive, send))
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+
+
+class _Tracer(trace.Tracer):
+    """Records the names of the spans FastAPI starts."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        self.names.append(name)
+        return trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+
+    @contextmanager
+    def start_as_current_span(self, name: str, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
+        self.names.append(name)
+        span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+        with trace.use_span(span, end_on_exit=False):
+            yield span
+
+
+class _TracerProvider(trace.TracerProvider):
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return _Tracer(self.names)
+
+
+def test_with_fastapis_opentelemetry_on_a_request_takes_fastapis_path() -> None:
+    """So that its spans stay whole: the same as an unmarked endpoint's."""
+    router = scoped_router(Access.ANY_KEY)
+
+    @router.post("/plain")
+    async def plain(body: Thing) -> Response:
+        return Response(body.name)
+
+    @router.post("/fast")
+    @json_body
+    async def fast(body: Thing) -> Response:
+        return Response(body.name)
+
+    names: list[str] = []
+    app = FastAPI(telemetry={"tracer_provider": _TracerProvider(names), "metrics": False, "logs": False})
+    app.include_router(router)
+    spans = {}
+    with TestClient(app) as client:
+        for path in ("/plain", "/fast"):
+            names.clear()
+            assert client.post(path, json={"name": "a"}).text == "a"
+            spans[path] = list(names)
+    assert spans["/fast"] == spans["/plain"]
+    assert len(spans["/plain"]) > 1  # the request's span and the endpoint's, at least
