@@ -83,6 +83,14 @@ def canonical_claim(body: ClaimIn | EstimateIn) -> dict[str, Any]:
     }
 
 
+_SORTED_PLAIN_JSON = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
 def request_hash(canonical: dict[str, Any]) -> str:
     """SHA-256 of the canonical claim as json.dumps(sort_keys=True, separators=(",", ":")) writes it:
     hashes stored by earlier versions must still match a resubmission."""
@@ -90,8 +98,10 @@ def request_hash(canonical: dict[str, Any]) -> str:
     # time under load), unless a string holds an escape, DEL or a non-ASCII character: json.dumps
     # writes those as \uXXXX (ensure_ascii) and orjson need not, so json.dumps decides there.
     try:
-        text = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        # Dates, dataclasses and str/int subclasses raise here as json.dumps would treat them
+        # differently (the canonical form holds none: they would need a decision of their own).
+        text = orjson.dumps(canonical, option=_SORTED_PLAIN_JSON)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, or one of the above
         text = b"\\"
     if b"\\" in text or b"\x7f" in text or not text.isascii():
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.services.claims import request_hash
+from service.api.schemas.claims import ClaimIn
+from service.services.claims import canonical_claim, request_hash
 
 
 def reference_hash(canonical: dict[str, Any]) -> str:
@@ -43,3 +46,46 @@ def test_request_hash_of_escapes_non_ascii_text_and_big_integers() -> None:
     for value in ['a"b', "a\\b", "tab\there", "\x7f", "é", "\u2028", "😀", "\x00", 2**64]:
         canonical = {"claim_id": value, "lines": [{"procedure_code": value, "modifiers": [value]}]}
         assert request_hash(canonical) == reference_hash(canonical), value
+
+
+def test_request_hash_of_real_claims_is_the_json_dumps_hash() -> None:
+    body = {
+        "claim_id": "C-1",
+        "member_id": "M-1",
+        "billing_provider_npi": "1234567893",
+        "place_of_service": "11",
+        "emergency": True,
+        "diagnosis_codes": ["J069", "R05.9"],
+        "lines": [
+            {
+                "line_number": 2,
+                "procedure_code": "99213",
+                "modifiers": ["25"],
+                "units": 1,
+                "billed_amount": 1e2,
+                "service_date": "2026-03-01",
+                "authorization_number": "A-7",
+            },
+            {
+                "line_number": 1,
+                "procedure_code": "G0439",
+                "units": 3,
+                "billed_amount": "0.10",
+                "service_date": "2026-03-02",
+            },
+        ],
+    }
+    for claim in (
+        ClaimIn.model_validate(body),
+        ClaimIn.model_validate({**body, "received_date": "2026-03-05"}),
+    ):
+        canonical = canonical_claim(claim)
+        assert request_hash(canonical) == reference_hash(canonical)
+
+
+def test_values_json_cannot_write_are_refused_as_before() -> None:
+    for value in (date(2026, 1, 1), object()):
+        with pytest.raises(TypeError):
+            request_hash({"claim_id": value})
+        with pytest.raises(TypeError):
+            reference_hash({"claim_id": value})
