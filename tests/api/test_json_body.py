@@ -118,7 +118,9 @@ def test_bad_json_gets_fastapis_answer(client: TestClient, world: Engine, json_r
     assert json_reads == [1]
 
 
-def test_an_unmarked_endpoint_keeps_fastapis_path() -> None:
+def plain_and_fast_app(**settings: Any) -> FastAPI:
+    """/plain, an unmarked endpoint, and /fast, the same marked for the JSON body path (which
+    also says which method its Request had)."""
     router = scoped_router(Access.ANY_KEY)
 
     @router.post("/plain")
@@ -128,13 +130,18 @@ def test_an_unmarked_endpoint_keeps_fastapis_path() -> None:
     @router.post("/fast")
     @json_body
     async def fast(body: Thing, request: Request) -> Response:
-        return Response(f"{body.name} {request.method}")
+        return Response(body.name, headers={"x-method": request.method})
 
-    app = FastAPI()
+    app = FastAPI(**settings)
     app.include_router(router)
-    with TestClient(app) as client:
+    return app
+
+
+def test_an_unmarked_endpoint_keeps_fastapis_path() -> None:
+    with TestClient(plain_and_fast_app()) as client:
         assert client.post("/plain", json={"name": "a"}).text == "a"
-        assert client.post("/fast", json={"name": "b"}).text == "b POST"
+        fast = client.post("/fast", json={"name": "b"})
+        assert (fast.text, fast.headers["x-method"]) == ("b", "POST")
         assert client.post("/fast", json={"name": 1}).status_code == 422
 
 
@@ -222,20 +229,10 @@ class _TracerProvider(trace.TracerProvider):
 
 def test_with_fastapis_opentelemetry_on_a_request_takes_fastapis_path() -> None:
     """So that its spans stay whole: the same as an unmarked endpoint's."""
-    router = scoped_router(Access.ANY_KEY)
-
-    @router.post("/plain")
-    async def plain(body: Thing) -> Response:
-        return Response(body.name)
-
-    @router.post("/fast")
-    @json_body
-    async def fast(body: Thing) -> Response:
-        return Response(body.name)
-
     names: list[str] = []
-    app = FastAPI(telemetry={"tracer_provider": _TracerProvider(names), "metrics": False, "logs": False})
-    app.include_router(router)
+    app = plain_and_fast_app(
+        telemetry={"tracer_provider": _TracerProvider(names), "metrics": False, "logs": False}
+    )
     spans = {}
     with TestClient(app) as client:
         for path in ("/plain", "/fast"):
