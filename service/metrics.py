@@ -31,8 +31,8 @@ ADJUDICATION_DURATION = Histogram(
 )
 # Group commit (services/batching.py): how many claims each committed submit transaction held, and
 # how long it took, from its first statement to its commit. A batch that rolls back is not
-# counted; its claims' retries, one transaction each, are. Small batches under load cost more CPU a claim;
-# long ones are what a claim waits for before its own batch starts.
+# counted; its claims' retries, one transaction each, are. Small batches under load cost more
+# CPU a claim; long ones are what a claim waits for before its own batch starts.
 SUBMIT_BATCH_CLAIMS = Histogram(
     "claims_submit_batch_claims",
     "Claims per committed submit transaction (group commit)",
