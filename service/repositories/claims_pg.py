@@ -9,7 +9,8 @@ paths differ only in how the rows travel.
 
 1. The stored claims of the batch's claim ids (a resubmission is answered from them).
 2. The members' row locks, taken in id order, so that two transactions locking several members
-   never wait for each other in a cycle. (1 and 2 go in one round trip.)
+   never wait for each other in a cycle. (1 and 2 go in one round trip, after a SET LOCAL that
+   keeps PostgreSQL from planning them again for every batch.)
 3. After the locks were granted, in a second round trip, each statement with its own snapshot
    (READ COMMITTED), so seeing what the locks' previous holders committed: every claim's billing
    provider's and facility's contracts joined with their rates of the claim's codes; every
@@ -80,6 +81,14 @@ CROSS JOIN LATERAL (
 ) AS a
 ORDER BY q.i, a.id
 """
+
+# For this transaction only: run the prepared statements with their generic plans. PostgreSQL
+# otherwise keeps planning _SUBMITTED and _LOCK_MEMBERS afresh for every batch, because a plan for
+# the array it is given always looks cheaper than one for any array; that planning (0.3 ms a
+# batch, a sixth of PostgreSQL's CPU for a one-claim batch) bought the same index scans
+# (docs/performance.md, eighth round). The other statements pass JSON, and already settle on
+# their generic plans after five executions.
+_GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
 
 _SUBMITTED = "SELECT claim_id, request_hash, eob FROM claims WHERE claim_id = ANY(%(claim_ids)s::text[])"
 
@@ -214,6 +223,7 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     # Pipeline mode: the statements of a block go to the server together and their rows come
     # back in one round trip when the block ends (the server still runs them in order).
     with conn.pipeline():
+        conn.execute(_GENERIC_PLANS)
         submitted_rows = conn.execute(_SUBMITTED, {"claim_ids": [claim.claim_id for claim in claims]})
         member_rows = conn.execute(_LOCK_MEMBERS, {"member_ids": [claim.member_id for claim in claims]})
     submitted = {

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from service.api.schemas.claims import ClaimIn
+from service.services.claims import EobResult, prepare_claim, submit_claims
 from tests.claims_support import claim_body, line, submit
 from tests.conftest import WRITE
 from tests.factories import load_worked_example
@@ -80,12 +84,13 @@ def test_postgresql_submits_in_five_statements_and_commit(
     with counted(app) as seen:
         submit(client, claim_body())
     statements = [s for s in seen if s.strip() != ";"]  # a liveness ping, had the connection idled
-    # The stored claims, the member locks, contracts and rates, accumulators and paid lines, then
-    # one statement that stores the claim and posts it, and COMMIT. The worked example's 99213
-    # needs no authorization, so none are read.
-    assert len(statements) == 6, statements
-    assert "FROM claims WHERE claim_id = ANY" in statements[0]
-    assert "FOR UPDATE OF m" in statements[1]
+    # The plan mode, the stored claims, the member locks, contracts and rates, accumulators and
+    # paid lines, then one statement that stores the claim and posts it, and COMMIT. The worked
+    # example's 99213 needs no authorization, so none are read.
+    assert len(statements) == 7, statements
+    assert statements[0] == "SET LOCAL plan_cache_mode = force_generic_plan"
+    assert "FROM claims WHERE claim_id = ANY" in statements[1]
+    assert "FOR UPDATE OF m" in statements[2]
     assert "FROM authorizations" not in " ".join(statements)
     assert statements[-2].split()[0] == "WITH"
     assert statements[-1] == "COMMIT"  # sent with the store (the session's commit then has none to do)
@@ -94,8 +99,8 @@ def test_postgresql_submits_in_five_statements_and_commit(
 def test_postgresql_submits_a_claim_in_four_round_trips(
     app: FastAPI, admin: TestClient, client: TestClient
 ) -> None:
-    """BEGIN (psycopg waits for it, even in pipeline mode); the stored claims and the member
-    locks; the three reads that need the locked members (an MRI needs an authorization, so that
+    """BEGIN (psycopg waits for it, even in pipeline mode); the plan mode, the stored claims and
+    the member locks; the three reads that need the locked members (an MRI needs an authorization, so that
     read is one of them); the store with COMMIT. No ping: the connection was in use a moment
     ago. Counted as the server's ReadyForQuery messages in libpq's protocol trace."""
     if app.state.engine.dialect.name != "postgresql":
@@ -105,6 +110,39 @@ def test_postgresql_submits_a_claim_in_four_round_trips(
     mri = line(2, procedure_code="70551", billed_amount="900.00")
     with round_trips(app) as seen:
         submit(client, claim_body(lines=[line(), mri]))
-    assert [len(trip) for trip in seen] == [1, 2, 3, 2], seen
+    assert [len(trip) for trip in seen] == [1, 3, 3, 2], seen
     assert seen[0] == ["BEGIN"]
     assert seen[3][1] == "COMMIT"
+
+
+def test_postgresql_runs_the_batch_reads_on_generic_plans(app: FastAPI, admin: TestClient) -> None:
+    """PostgreSQL would plan the stored-claims and member-lock reads afresh for every batch (a plan
+    for the given array always looks cheaper than the generic one); the batch's transaction asks
+    for the generic plans, and only the batch's."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("the submit path of claims_pg.py is PostgreSQL's")
+    load_worked_example(admin)
+    with app.state.engine.connect() as connection:  # one connection: prepared statements are its own
+        session = Session(bind=connection)
+        for n in range(8):  # psycopg prepares a statement at its sixth execution
+            with session.begin():
+                body = ClaimIn.model_validate(
+                    claim_body(f"GENERIC-{n}", lines=[line(service_date="2026-03-03")])
+                )
+                outcome = submit_claims(session, [prepare_claim(body)])
+            assert isinstance(outcome[0], EobResult) and outcome[0].created, outcome
+        plans = {
+            ("lock" if "FOR UPDATE" in statement else "submitted"): (generic, custom)
+            for statement, generic, custom in session.execute(
+                text(
+                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%FOR UPDATE OF m%'"
+                    " OR statement LIKE '%FROM claims WHERE claim_id%'"
+                )
+            )
+        }
+        assert set(plans) == {"lock", "submitted"}, plans
+        assert all(generic > 0 and custom == 0 for generic, custom in plans.values()), plans
+        # SET LOCAL: the session's other transactions keep the server's default.
+        assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
+        session.rollback()
