@@ -76,7 +76,8 @@ def main() -> int:
     print(f"Time per claim (parse, canonical form, hash), chunks of {CHUNK}, median of {ROUNDS} rounds:")
     for (gap, mode), values in results.items():
         working = statistics.median(w for w, _ in values)
-        line = f"  gap {gap:3.1f} ms {mode:5} after each chunk: {working:6.1f} us"
+        gap_text = f"{gap:3.1f} ms {mode:5}" if gap else "none        "
+        line = f"  gap {gap_text} after each chunk: {working:6.1f} us"
         line += f"  ({working / busy:.2f}x back to back)"
         if mode == "sleep":
             line += f", thread CPU {statistics.median(c for _, c in values):6.1f} us"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -27,13 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import claims_bench as cb
+import psycopg
 
 Json = dict[str, Any]
 FRACTIONS = (0.3, 0.5, 0.7)
 
 
 def paced(url: str, claims: Path, rate: float, seconds: float, session: int) -> Json:
-    """An open-loop run, with CPU per answered request (load.py counts latencies of answers)."""
+    """An open-loop run, with CPU per answered request (load.py times the answers). The CPU window
+    also spans the load process's start and its drain, a fraction of a second with the server
+    idle, so the paced rows slightly overstate a request's cost."""
 
     def run() -> Json:
         result = cb.load_process("paced", url, seconds, claims, rate=rate)
@@ -81,6 +85,10 @@ def _row(result: Json) -> Json:
     }
 
 
+def _times(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,7 +105,15 @@ def main() -> int:
     args.big_rates = 1_000_000
     with tempfile.TemporaryDirectory(prefix="rate-sweep-") as tmp:
         files = cb.Run(args, Path(tmp))
-        if not cb.data_loaded(args.database_url, files.ds):
+        if shutil.which("wrk") is None:
+            cb.say("wrk is not installed (apt-get install -y wrk)")
+            return 2
+        try:
+            loaded = cb.data_loaded(args.database_url, files.ds)
+        except psycopg.OperationalError as exc:
+            loaded = False
+            cb.say(f"cannot reach {args.database_url}: {exc}")
+        if not loaded:
             cb.say(
                 f"{args.database_url} does not hold the benchmark's reference data: run `make bench` first"
             )
@@ -123,14 +139,13 @@ def main() -> int:
                 results[name] = sweep(name, f"{url}/v1/claims", process.pid, files, connections, args)
     for name in ("baseline", "service"):
         print(f"{name}:")
-        print(
-            "  load                            server  PostgreSQL  per request  vs max   p50 / p99 ms  errors"
-        )
+        head = f"  {'load':30} {'server':>6}  {'PostgreSQL':>10}  {'per request':>11}  {'vs max':>6}"
+        print(head + "  p50 / p99 ms  errors")
         for row in results[name]:
             print(
                 f"  {row['load']:30} {row['server_ms']:6.2f}  {row['postgres_ms']:10.2f}"
                 f"  {row['cpu_ms']:11.2f}"
-                f"  {row['against_max']:5.2f}x  {row['p50_ms']} / {row['p99_ms']}  {row['errors']}"
+                f"  {_times(row['against_max']):>6}  {row['p50_ms']} / {row['p99_ms']}  {row['errors']}"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
