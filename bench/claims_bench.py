@@ -165,6 +165,15 @@ def baseline_command(port: int, workers: int) -> list[str]:
     ]
 
 
+def service_env(database_url: str) -> dict[str, str]:
+    """The service's environment: the benchmark's database, and its API key with every scope."""
+    return {
+        **os.environ,
+        "CLAIMS_DATABASE_URL": database_url,
+        "CLAIMS_API_KEYS": json.dumps({API_KEY: ["admin", "claims:write", "claims:read"]}),
+    }
+
+
 def service_command(port: int, workers: int) -> list[str]:
     # `python -m service.cli` is the `claims-service` console script, installed or not.
     serve = [sys.executable, "-m", "service.cli", "serve"]
@@ -403,11 +412,7 @@ class Run:
         reuse = args.reuse_data and data_loaded(args.database_url, self.ds)
         if not reuse:
             empty_database(args.database_url)
-        env = {
-            **os.environ,
-            "CLAIMS_DATABASE_URL": args.database_url,
-            "CLAIMS_API_KEYS": json.dumps({API_KEY: ["admin", "claims:write", "claims:read"]}),
-        }
+        env = service_env(args.database_url)
         base_port, port = free_port(), free_port()
         base_url, url = f"http://127.0.0.1:{base_port}", f"http://127.0.0.1:{port}"
         say(f"baseline: {args.workers} uvicorn workers on port {base_port}")

@@ -118,15 +118,10 @@ def main() -> int:
                 f"{args.database_url} does not hold the benchmark's reference data: run `make bench` first"
             )
             return 2
-        env = {
-            **os.environ,
-            "CLAIMS_DATABASE_URL": args.database_url,
-            "CLAIMS_API_KEYS": json.dumps({cb.API_KEY: ["admin", "claims:write", "claims:read"]}),
-        }
         results: Json = {"machine": cb.machine()}
         for name, command, server_env, health, connections in (
             ("baseline", cb.baseline_command, dict(os.environ), "/healthz", 64),
-            ("service", cb.service_command, env, "/readyz", 128),
+            ("service", cb.service_command, cb.service_env(args.database_url), "/readyz", 128),
         ):
             port = cb.free_port()
             url = f"http://127.0.0.1:{port}"
