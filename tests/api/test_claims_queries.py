@@ -74,7 +74,7 @@ def test_a_replay_writes_nothing(app: FastAPI, admin: TestClient, client: TestCl
     assert replay and not writes, replay
 
 
-def test_postgresql_submits_in_five_statements_and_commit(
+def test_postgresql_submits_in_six_statements_and_commit(
     app: FastAPI, admin: TestClient, client: TestClient
 ) -> None:
     if app.state.engine.dialect.name != "postgresql":
