@@ -1,0 +1,132 @@
+"""What a batch of claims costs in CPU, by batch size: the submit path without HTTP.
+
+    .venv/bin/python bench/batch_cost.py        # after `make bench`, whose database it reuses
+
+In one process and one thread, with the service's own engine and batcher, it submits new claims
+of the benchmark's workload in batches of 1, 4, 16 and 64 (SubmitBatcher.run: the transaction a
+worker's batch thread runs, PostgreSQL included), in alternating rounds, and prints for each size
+this thread's CPU and PostgreSQL's CPU per claim. A straight line through (1/size, CPU per claim)
+splits the cost into what every claim pays and what every batch pays whatever its size (the
+session, the statements' round trips and per-statement work, COMMIT): the part that makes a
+claim dearer at partial load, where batches are small (docs/performance.md, tenth round).
+
+The figures are CPU time, not latency, so they are steadier than the HTTP benchmark's on a noisy
+machine; each claim is new (it is adjudicated and stored, as under load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))
+
+import claims_bench as cb  # noqa: E402
+import orjson  # noqa: E402
+import refdata  # noqa: E402
+import workload  # noqa: E402
+
+from service.api.schemas.claims import ClaimIn  # noqa: E402
+from service.db.session import create_db_engine, create_session_factory  # noqa: E402
+from service.services.batching import SubmitBatcher  # noqa: E402
+from service.services.claims import ClaimToSubmit, prepare_claim  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+SIZES = (1, 4, 16, 64)
+CLAIMS_PER_RUN = 256  # a multiple of every size
+
+
+def postgres_ticks() -> int:
+    """CPU ticks (user + system) of every postgres process so far."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def run(batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int) -> tuple[float, float]:
+    """This thread's and PostgreSQL's CPU per claim (ms) for `claims` in the batcher's batches."""
+    # take() wants the queue's entries (claim, future, arrival); only the claims matter here.
+    pending: list[Any] = [(claim, None, 0.0) for claim in claims]
+    cpu, pg = time.thread_time(), postgres_ticks()
+    while pending:
+        # take() walks what it is given: a window, as the service's queue is short.
+        window, pending = pending[: 2 * size], pending[2 * size :]
+        batch, rest = batcher.take(window)
+        pending = rest + pending
+        for outcome in batcher.run([entry[0] for entry in batch]):
+            if isinstance(outcome, Exception):
+                raise outcome
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (
+        (time.thread_time() - cpu) * 1000 / len(claims),
+        (postgres_ticks() - pg) * 1000 / ticks / len(claims),
+    )
+
+
+def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least squares of cost per claim = a + b / size: (a, b): per claim, per batch."""
+    xs = [1 / size for size, _ in points]
+    ys = [cost for _, cost in points]
+    slope, intercept = statistics.linear_regression(xs, ys)
+    return intercept, slope
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("CLAIMS_BENCH_DATABASE_URL", cb.DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    ds = refdata.build_dataset(7, 1_000_000)
+    if not cb.data_loaded(args.database_url, ds):
+        cb.say(f"{args.database_url} does not hold the benchmark's reference data: run `make bench` first")
+        return 2
+    settings = Settings(database_url=args.database_url)
+    session_factory = create_session_factory(create_db_engine(settings))
+    batchers = {size: SubmitBatcher(session_factory, size) for size in SIZES}
+    run_id = f"bc{time.time_ns()}-"  # new claim ids in every run
+    maker = workload.ClaimMaker(ds, zlib.crc32(run_id.encode()), run_id)
+
+    def new_claims() -> list[ClaimToSubmit]:
+        bodies = [orjson.dumps(c) for c in workload.mixed(maker, CLAIMS_PER_RUN)]
+        return [prepare_claim(ClaimIn.model_validate_json(body)) for body in bodies]
+
+    for size in SIZES:  # warm-up: connections, prepared statements, caches
+        run(batchers[size], new_claims(), size)
+    results: dict[int, list[tuple[float, float]]] = {size: [] for size in SIZES}
+    for i in range(args.rounds):
+        for size in SIZES if i % 2 == 0 else reversed(SIZES):
+            results[size].append(run(batchers[size], new_claims(), size))
+    print(f"CPU per claim by batch size, median of {args.rounds} rounds of {CLAIMS_PER_RUN} new claims:")
+    print("  size   batch thread   PostgreSQL    both")
+    medians = {}
+    for size in SIZES:
+        thread = statistics.median(t for t, _ in results[size])
+        pg = statistics.median(p for _, p in results[size])
+        medians[size] = (thread, pg)
+        print(f"  {size:4d}   {thread:9.3f} ms   {pg:7.3f} ms   {thread + pg:6.3f} ms")
+    for name, index in (("batch thread", 0), ("PostgreSQL", 1)):
+        per_claim, per_batch = fit([(size, medians[size][index]) for size in SIZES])
+        print(f"  {name}: {per_claim:.3f} ms a claim + {per_batch:.3f} ms a batch")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
