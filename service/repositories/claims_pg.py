@@ -128,7 +128,11 @@ ORDER BY q.i, x.id
 """
 
 # Two small reads in one statement (one round trip less): the accumulators of each claim's plan
-# years (kind 'a') and the duplicate keys of its member's paid lines (kind 'p').
+# years (kind 'a') and the duplicate keys of its member's paid lines (kind 'p'). A paid line's
+# claim is read by its primary key in a scalar subquery, which PostgreSQL never turns into a join:
+# as a join, with statistics taken when the provider had few claims, the planner reached the
+# claims through the billing NPI's index instead, reading every claim the provider ever had for
+# each claim submitted, and that cost grew with the table (docs/performance.md, tenth round).
 _ACCUMULATORS_AND_PAID_LINES = f"""
 SELECT 'a', q.i, a.plan_year, a.tier, a.deductible_met, a.out_of_pocket_met, NULL, NULL, NULL::date
 FROM jsonb_to_recordset(%(claims)s::jsonb) AS q(i int, member_pk int, years int[])
@@ -142,14 +146,16 @@ FROM jsonb_to_recordset(%(claims)s::jsonb)
 CROSS JOIN LATERAL (
   SELECT l.procedure_code, l.modifiers, l.service_date
   FROM claim_lines l
-  JOIN claims c ON c.id = l.claim_id
   WHERE l.member_id = q.member_pk
     AND l.status = '{LineStatus.PAID.value}'
     AND l.procedure_code = ANY(q.codes)
     AND l.service_date = ANY(q.dates)
-    AND c.billing_provider_npi = q.npi
-    AND c.status <> '{ClaimStatus.VOIDED.value}'
-    AND c.claim_id <> q.claim_id
+    AND (
+      SELECT c.billing_provider_npi = q.npi
+             AND c.status <> '{ClaimStatus.VOIDED.value}'
+             AND c.claim_id <> q.claim_id
+      FROM claims c WHERE c.id = l.claim_id
+    )
   OFFSET 0
 ) AS p
 """

@@ -222,18 +222,27 @@ _ACCUMULATORS = select(
     AccumulatorRow.plan_year.in_(bindparam("plan_years", expanding=True)),
 )
 
-_PAID_LINES = (
-    select(ClaimLineRow.procedure_code, ClaimLineRow.modifiers, ClaimLineRow.service_date)
-    .join(ClaimRow, ClaimLineRow.claim_id == ClaimRow.id)
-    .where(
-        ClaimLineRow.member_id == bindparam("member_pk"),
-        ClaimLineRow.status == LineStatus.PAID.value,
-        ClaimLineRow.procedure_code.in_(bindparam("codes", expanding=True)),
-        ClaimLineRow.service_date.in_(bindparam("dates", expanding=True)),
-        ClaimRow.billing_provider_npi == bindparam("npi"),
-        ClaimRow.status != ClaimStatus.VOIDED.value,
-        ClaimRow.claim_id != bindparam("claim_id"),
+# A paid line's claim by its primary key, in a scalar subquery (never turned into a join): as a
+# join, PostgreSQL could reach the claims through the billing NPI's index, every claim the
+# provider ever had (claims_pg.py's _ACCUMULATORS_AND_PAID_LINES says more).
+_LINES_CLAIM_MATCHES = (
+    select(
+        and_(
+            ClaimRow.billing_provider_npi == bindparam("npi"),
+            ClaimRow.status != ClaimStatus.VOIDED.value,
+            ClaimRow.claim_id != bindparam("claim_id"),
+        )
     )
+    .where(ClaimRow.id == ClaimLineRow.claim_id)
+    .scalar_subquery()
+)
+
+_PAID_LINES = select(ClaimLineRow.procedure_code, ClaimLineRow.modifiers, ClaimLineRow.service_date).where(
+    ClaimLineRow.member_id == bindparam("member_pk"),
+    ClaimLineRow.status == LineStatus.PAID.value,
+    ClaimLineRow.procedure_code.in_(bindparam("codes", expanding=True)),
+    ClaimLineRow.service_date.in_(bindparam("dates", expanding=True)),
+    _LINES_CLAIM_MATCHES,
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -9,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from service.api.schemas.claims import ClaimIn
+from service.repositories import claims_pg, context
 from service.services.claims import EobResult, prepare_claim, submit_claims
 from tests.claims_support import claim_body, line, submit
 from tests.conftest import WRITE
@@ -146,3 +149,57 @@ def test_postgresql_runs_the_batch_reads_on_generic_plans(app: FastAPI, admin: T
         # SET LOCAL: the session's other transactions keep the server's default.
         assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
         session.rollback()
+
+
+def _scans_of(plan: dict[str, Any], relation: str) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan that reads `relation`."""
+    found = [plan] if plan.get("Relation Name") == relation else []
+    for child in plan.get("Plans", []):
+        found += _scans_of(child, relation)
+    return found
+
+
+@pytest.mark.parametrize("statement", ["batch", "one claim"])
+def test_postgresql_reads_a_paid_lines_claim_by_its_primary_key(
+    app: FastAPI, admin: TestClient, client: TestClient, statement: str
+) -> None:
+    """The duplicate check reads each paid line's claim by its primary key, whatever the planner's
+    statistics say. As a join, with statistics taken when each provider had few claims, PostgreSQL
+    reached the claims through the billing NPI's index instead: every claim the provider ever had,
+    for each claim submitted (docs/performance.md, tenth round). A scalar subquery keyed by the
+    line's claim id leaves the planner no other way."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL plan")
+    load_worked_example(admin)
+    for n in range(3):
+        submit(client, claim_body(f"PAID-{n}", lines=[line(service_date=f"2026-03-0{n + 1}")]))
+    if statement == "batch":
+        sql = claims_pg._ACCUMULATORS_AND_PAID_LINES.replace("%(claims)s", "$1")
+        types = "jsonb"
+        args = (
+            '\'[{"i": 0, "member_pk": %d, "years": [2026], "codes": ["99213"],'
+            ' "dates": ["2026-03-01"], "npi": "%s", "claim_id": "NEW"}]\''
+        )
+    else:
+        sql = str(context._PAID_LINES.compile(dialect=app.state.engine.dialect))
+        sql = sql.replace("(__[POSTCOMPILE_codes])", "($2)").replace("(__[POSTCOMPILE_dates])", "($3)")
+        for name, number in (("member_pk", 1), ("status_1", 4), ("npi", 5), ("status_2", 6), ("claim_id", 7)):
+            sql = sql.replace(f"%({name})s", f"${number}")
+        types = "int, text, date, text, text, text, text"
+        args = "%d, '99213', '2026-03-01', 'paid', '%s', 'voided', 'NEW'"
+    with app.state.engine.connect() as connection:
+        member_pk, npi = connection.execute(
+            text("SELECT member_id, billing_provider_npi FROM claims WHERE claim_id = 'PAID-0'")
+        ).one()
+        connection.execute(text("SET LOCAL enable_seqscan = off"))  # the tables are tiny here
+        connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        connection.exec_driver_sql(f"PREPARE paid_lines ({types}) AS {sql}")
+        explained = connection.exec_driver_sql(
+            f"EXPLAIN (FORMAT JSON) EXECUTE paid_lines ({args % (member_pk, npi)})"
+        ).scalar_one()
+        connection.rollback()
+    scans = _scans_of(explained[0]["Plan"], "claims")
+    assert scans, explained
+    for scan in scans:  # a lookup of the line's claim: the primary key, keyed by the line's claim_id
+        assert scan.get("Index Name") == "pk_claims", scan
+        assert "claim_id" in scan.get("Index Cond", ""), scan
