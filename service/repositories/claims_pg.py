@@ -129,7 +129,7 @@ ORDER BY q.i, x.id
 
 # Two small reads in one statement (one round trip less): the accumulators of each claim's plan
 # years (kind 'a') and the duplicate keys of its member's paid lines (kind 'p'). A paid line's
-# claim is read by its primary key in a scalar subquery, which PostgreSQL never turns into a join:
+# claim is read by its primary key in a scalar subquery, which PostgreSQL does not turn into a join:
 # as a join, with statistics taken when the provider had few claims, the planner reached the
 # claims through the billing NPI's index instead, reading every claim the provider ever had for
 # each claim submitted, and that cost grew with the table (docs/performance.md, tenth round).
