@@ -12,9 +12,9 @@ claim dearer at partial load, where batches are small (docs/performance.md, tent
 
 The figures are CPU time, not latency, so they are steadier than the HTTP benchmark's on a noisy
 machine; each claim is new (it is adjudicated and stored, as under load).
-- PostgreSQL's CPU is that of every process named postgres on this machine, in clock ticks
-  (10 ms): run it on an otherwise idle machine, with PostgreSQL on it (it says so when it sees
-  none). Each figure counts some 30-150 ticks.
+- PostgreSQL's CPU is that of every process named postgres on this machine
+  (claims_bench.cpu_ticks), in clock ticks (10 ms): run it on an otherwise idle machine, with
+  PostgreSQL on it (it says so when it sees none). Each figure counts some 30-150 ticks.
 - The fit uses the batches' actual mean size (take() leaves a claim out when its member is
   already in the batch), and prints what it leaves unexplained.
 - It stores some 12,000 claims in the benchmark's database a run: later runs of the HTTP
@@ -50,29 +50,13 @@ SIZES = (1, 4, 16, 64)
 CLAIMS_PER_RUN = 512  # a multiple of every size
 
 
-def postgres_ticks() -> int:
-    """CPU ticks (user + system) of every postgres process so far."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])
-    return total
-
-
 def run(batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int) -> tuple[float, float, float]:
     """This thread's and PostgreSQL's CPU per claim (ms) for `claims` in the batcher's batches,
     and the batches' mean size."""
     # take() wants the queue's entries (claim, future, arrival); only the claims matter here.
     pending: list[Any] = [(claim, None, 0.0) for claim in claims]
     batches = 0
-    cpu, pg = time.thread_time(), postgres_ticks()
+    cpu, pg = time.thread_time(), cb.cpu_ticks(command="postgres")
     while pending:
         # take() walks what it is given: a window, as the service's queue is short.
         window, pending = pending[: 2 * size], pending[2 * size :]
@@ -82,10 +66,9 @@ def run(batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int) -> tuple
         for outcome in batcher.run([entry[0] for entry in batch]):
             if isinstance(outcome, Exception):
                 raise outcome
-    ticks = os.sysconf("SC_CLK_TCK")
     return (
         (time.thread_time() - cpu) * 1000 / len(claims),
-        (postgres_ticks() - pg) * 1000 / ticks / len(claims),
+        cb.cpu_spent(pg, cb.cpu_ticks(command="postgres")) * 1000 / len(claims),
         len(claims) / batches,
     )
 
@@ -108,8 +91,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     ds = refdata.build_dataset(7, 1_000_000)
-    if not cb.data_loaded(args.database_url, ds):
-        cb.say(f"{args.database_url} does not hold the benchmark's reference data: run `make bench` first")
+    if not cb.require_data(args.database_url, ds):
         return 2
     settings = Settings(database_url=args.database_url)
     session_factory = create_session_factory(create_db_engine(settings))

@@ -308,6 +308,19 @@ def data_loaded(url: str, ds: refdata.Dataset) -> bool:
     )
 
 
+def require_data(url: str, ds: refdata.Dataset) -> bool:
+    """For the tools that reuse this benchmark's database: whether it holds the data set, saying
+    why not when it does not."""
+    try:
+        if data_loaded(url, ds):
+            return True
+    except psycopg.OperationalError as exc:
+        say(f"cannot reach {url}: {exc}")
+        return False
+    say(f"{url} does not hold the benchmark's reference data: run `make bench` first")
+    return False
+
+
 ACCUMULATOR_CHECK = """
 WITH lines AS (
     SELECT l.member_id, CAST(EXTRACT(YEAR FROM l.service_date) AS integer) AS plan_year,

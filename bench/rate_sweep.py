@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import claims_bench as cb
-import psycopg
 
 Json = dict[str, Any]
 FRACTIONS = (0.3, 0.5, 0.7)
@@ -108,15 +107,7 @@ def main() -> int:
         if shutil.which("wrk") is None:
             cb.say("wrk is not installed (apt-get install -y wrk)")
             return 2
-        try:
-            loaded = cb.data_loaded(args.database_url, files.ds)
-        except psycopg.OperationalError as exc:
-            loaded = False
-            cb.say(f"cannot reach {args.database_url}: {exc}")
-        if not loaded:
-            cb.say(
-                f"{args.database_url} does not hold the benchmark's reference data: run `make bench` first"
-            )
+        if not cb.require_data(args.database_url, files.ds):
             return 2
         results: Json = {"machine": cb.machine()}
         for name, command, server_env, health, connections in (

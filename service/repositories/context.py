@@ -222,9 +222,9 @@ _ACCUMULATORS = select(
     AccumulatorRow.plan_year.in_(bindparam("plan_years", expanding=True)),
 )
 
-# A paid line's claim by its primary key, in a scalar subquery (never turned into a join): as a
-# join, PostgreSQL could reach the claims through the billing NPI's index, every claim the
-# provider ever had (claims_pg.py's _ACCUMULATORS_AND_PAID_LINES says more).
+# A paid line's claim by its primary key, in a scalar subquery (PostgreSQL does not turn it into
+# a join): as a join, PostgreSQL could reach the claims through the billing NPI's index, every
+# claim the provider ever had (claims_pg.py's _ACCUMULATORS_AND_PAID_LINES says more).
 _LINES_CLAIM_MATCHES = (
     select(
         and_(
