@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/batch_cost.py        # after `make bench`, whose database it reuses
 
-In one process and one thread, with the service's own engine and batcher, it submits new claims
-of the benchmark's workload in batches of 1, 4, 16 and 64 (SubmitBatcher.run: the transaction a
-worker's batch thread runs, PostgreSQL included), in alternating rounds, and prints for each size
-this thread's CPU and PostgreSQL's CPU per claim. A straight line through (1/size, CPU per claim)
-splits the cost into what every claim pays and what every batch pays whatever its size (the
-session, the statements' round trips and per-statement work, COMMIT): the part that makes a
-claim dearer at partial load, where batches are small (docs/performance.md, tenth round).
+In one process and one thread, with the service's own engines and batcher, it submits new claims
+of the benchmark's workload in batches of 1, 4, 16 and 64 (SubmitBatcher.run_batch on an event
+loop: the transaction a served worker runs, PostgreSQL included), in alternating rounds, and
+prints for each size this thread's CPU and PostgreSQL's CPU per claim. A straight line through
+(1/size, CPU per claim) splits the cost into what every claim pays and what every batch pays
+whatever its size (the session, the statements' round trips and per-statement work, COMMIT):
+the part that makes a claim dearer at partial load, where batches are small
+(docs/performance.md, tenth round).
 
 The figures are CPU time, not latency, so they are steadier than the HTTP benchmark's on a noisy
 machine; each claim is new (it is adjudicated and stored, as under load).
@@ -24,6 +25,7 @@ machine; each claim is new (it is adjudicated and stored, as under load).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -41,7 +43,12 @@ import refdata  # noqa: E402
 import workload  # noqa: E402
 
 from service.api.schemas.claims import ClaimIn  # noqa: E402
-from service.db.session import create_db_engine, create_session_factory  # noqa: E402
+from service.db.session import (  # noqa: E402
+    create_async_session_factory,
+    create_db_engine,
+    create_session_factory,
+    create_submit_engine,
+)
 from service.services.batching import SubmitBatcher  # noqa: E402
 from service.services.claims import ClaimToSubmit, prepare_claim  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -50,7 +57,9 @@ SIZES = (1, 4, 16, 64)
 CLAIMS_PER_RUN = 512  # a multiple of every size
 
 
-def run(batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int) -> tuple[float, float, float]:
+def run(
+    loop: asyncio.AbstractEventLoop, batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int
+) -> tuple[float, float, float]:
     """This thread's and PostgreSQL's CPU per claim (ms) for `claims` in the batcher's batches,
     and the batches' mean size."""
     # take() wants the queue's entries (claim, future, arrival); only the claims matter here.
@@ -63,7 +72,7 @@ def run(batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int) -> tuple
         batch, rest = batcher.take(window)
         pending = rest + pending
         batches += 1
-        for outcome in batcher.run([entry[0] for entry in batch]):
+        for outcome in loop.run_until_complete(batcher.run_batch([entry[0] for entry in batch])):
             if isinstance(outcome, Exception):
                 raise outcome
     return (
@@ -95,7 +104,13 @@ def main() -> int:
         return 2
     settings = Settings(database_url=args.database_url)
     session_factory = create_session_factory(create_db_engine(settings))
-    batchers = {size: SubmitBatcher(session_factory, size) for size in SIZES}
+    submit_engine = create_submit_engine(settings)
+    assert submit_engine is not None  # a PostgreSQL URL (require_data checked it)
+    async_factory = create_async_session_factory(submit_engine)
+    batchers = {
+        size: SubmitBatcher(session_factory, size, async_session_factory=async_factory) for size in SIZES
+    }
+    loop = asyncio.new_event_loop()  # the batches run on it, as on a served worker's
     run_id = f"bc{time.time_ns()}-"  # new claim ids in every run
     maker = workload.ClaimMaker(ds, zlib.crc32(run_id.encode()), run_id)
 
@@ -104,15 +119,15 @@ def main() -> int:
         return [prepare_claim(ClaimIn.model_validate_json(body)) for body in bodies]
 
     for size in SIZES:  # warm-up: connections, prepared statements, caches
-        run(batchers[size], new_claims(), size)
+        run(loop, batchers[size], new_claims(), size)
     results: dict[int, list[tuple[float, float, float]]] = {size: [] for size in SIZES}
     for i in range(args.rounds):
         for size in SIZES if i % 2 == 0 else reversed(SIZES):
-            results[size].append(run(batchers[size], new_claims(), size))
+            results[size].append(run(loop, batchers[size], new_claims(), size))
     if all(pg == 0 for rows in results.values() for _, pg, _ in rows):
         cb.say("no CPU seen in postgres processes: is PostgreSQL on this machine? Its column is 0")
     print(f"CPU per claim by batch size, median of {args.rounds} rounds of {CLAIMS_PER_RUN} new claims:")
-    print("  size (mean)   batch thread   PostgreSQL    both")
+    print("  size (mean)   the batch      PostgreSQL    both")
     medians = {}
     for size in SIZES:
         thread = statistics.median(t for t, _, _ in results[size])
@@ -120,7 +135,7 @@ def main() -> int:
         mean_size = statistics.mean(m for _, _, m in results[size])
         medians[size] = (thread, pg, mean_size)
         print(f"  {size:4d} ({mean_size:4.1f})   {thread:9.3f} ms   {pg:7.3f} ms   {thread + pg:6.3f} ms")
-    for name, index in (("batch thread", 0), ("PostgreSQL", 1)):
+    for name, index in (("the batch", 0), ("PostgreSQL", 1)):
         per_claim, per_batch, residual = fit([(medians[size][2], medians[size][index]) for size in SIZES])
         print(
             f"  {name}: {per_claim:.3f} ms a claim + {per_batch:.3f} ms a batch"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 from fastapi import FastAPI
@@ -13,8 +14,14 @@ from .api.problem_docs import document_problems
 from .api.problems import install_problem_handlers
 from .api.route_templates import RouteTemplates
 from .api.routes import claims, directory, exports, ops, rates, reference, tic
-from .db.session import create_db_engine, create_session_factory
+from .db.session import (
+    create_async_session_factory,
+    create_db_engine,
+    create_session_factory,
+    create_submit_engine,
+)
 from .logs import RequestContextMiddleware, configure_logging
+from .repositories.refcache import share_cache
 from .services.batching import SubmitBatcher
 from .settings import Settings, get_settings
 
@@ -41,10 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    # PostgreSQL: claims batches await their statements on the event loop, on an engine of their own.
+    app.state.submit_engine = submit_engine = create_submit_engine(settings)
+    if submit_engine is not None:
+        share_cache(engine, submit_engine.sync_engine)
     app.state.submissions = SubmitBatcher(
         app.state.session_factory,
         settings.submit_batch_max,
         max_wait_seconds=settings.db_statement_timeout_ms / 1000,
+        async_session_factory=create_async_session_factory(submit_engine) if submit_engine else None,
     )
 
     # Routes are matched in order: the claims routes, the hot path, first.
@@ -71,6 +83,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: counts and times every request, including those refused before routing.
     app.add_middleware(MetricsMiddleware, templates=templates)
     return app
+
+
+def dispose_engines(app: FastAPI) -> None:
+    """Close the app's pooled connections, from outside any event loop (tests and tools; a
+    served worker's connections close with its process)."""
+    app.state.engine.dispose()
+    if app.state.submit_engine is not None:
+        asyncio.run(app.state.submit_engine.dispose())
 
 
 # The cyclic collector's thresholds for served workers (CPython's defaults: 700, 10, 10).

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from service.db.base import Base
 from service.db.migrate import upgrade
 from service.db.session import create_db_engine
-from service.main import create_app
+from service.main import create_app, dispose_engines
 from service.settings import Settings
 
 ADMIN_KEY = "test-admin-key"
@@ -104,7 +104,7 @@ def settings(database_url: str) -> Settings:
 def app(engine: Engine, settings: Settings) -> Iterator[FastAPI]:
     application = create_app(settings)
     yield application
-    application.state.engine.dispose()
+    dispose_engines(application)
 
 
 @pytest.fixture

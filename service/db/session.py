@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..settings import Settings
@@ -21,6 +22,34 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
+    url, options = _postgresql_options(settings)
+    engine = create_engine(url, **options)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# The claims batches' own pool, per worker: an event loop runs one batch at a time (and a test
+# client's loop one more); a batch that fails is run again only after its connection went back.
+SUBMIT_POOL_SIZE = 2
+
+
+def create_submit_engine(settings: Settings) -> AsyncEngine | None:
+    """On PostgreSQL, the engine of psycopg's async connections that claims batches await on the
+    event loop (services/batching.py); None on SQLite, whose batches run in the threadpool.
+    The same connection settings as create_db_engine, and the same ping of idle connections."""
+    if settings.database_url.startswith("sqlite"):
+        return None
+    url, options = _postgresql_options(settings)
+    engine = create_async_engine(
+        url, **{**options, "pool_size": SUBMIT_POOL_SIZE, "max_overflow": SUBMIT_POOL_SIZE}
+    )
+    _ping_idle_connections(engine.sync_engine)
+    return engine
+
+
+def _postgresql_options(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """The URL with psycopg as the driver, and the engine's pool and connection options."""
+    url = settings.database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     connect_args: dict[str, Any] = {
@@ -35,16 +64,13 @@ def create_db_engine(settings: Settings) -> Engine:
         "keepalives_count": 3,
         "tcp_user_timeout": settings.db_statement_timeout_ms + 5_000,
     }
-    engine = create_engine(
-        url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-        pool_recycle=1800,
-        connect_args=connect_args,
-    )
-    _ping_idle_connections(engine)
-    return engine
+    return url, {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+        "pool_recycle": 1800,
+        "connect_args": connect_args,
+    }
 
 
 def _ping_idle_connections(engine: Engine) -> None:
@@ -102,3 +128,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def create_async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -25,9 +25,14 @@ paths differ only in how the rows travel.
    upsert the accumulators and add authorization units, each only for the claims inserted;
    COMMIT goes with it, in the same round trip.
 
+Served, a batch runs on the event loop with psycopg's async connection (services/batching.py):
+SQLAlchemy runs this synchronous code in a greenlet, and _driver() hands it the connection as
+an object whose calls await, so the loop serves other requests during each round trip. The same
+code runs on a sync connection (tests, tools).
+
 The statement texts never change, so psycopg prepares them on each connection after a few uses.
 With BEGIN (psycopg waits for it), a batch takes four round trips, where each waits for
-PostgreSQL and then for the worker thread to be scheduled again on a busy machine: measured,
+PostgreSQL and then for the batch to be scheduled again on a busy machine: measured,
 sending the reads in two round trips instead of four or five, and COMMIT with the store,
 lowered p99 under load (docs/performance.md, fifth round); tests/api/test_claims_queries.py
 counts them.
@@ -35,14 +40,16 @@ counts them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 from ..domain.eob import ClaimStatus, LineStatus
 from ..domain.model import Claim
@@ -217,9 +224,64 @@ SELECT claim_id, id FROM claim
 """
 
 
-def _driver(session: Session) -> psycopg.Connection[Any]:
-    """The psycopg connection under the session's transaction."""
-    return cast(psycopg.Connection[Any], session.connection().connection.driver_connection)
+class _Cursor(Protocol):
+    def execute(self, query: str, params: Any = None) -> _Cursor: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class _Driver(Protocol):
+    """What this module uses of a psycopg connection."""
+
+    def pipeline(self) -> AbstractContextManager[Any]: ...
+    def execute(self, query: str, params: Any = None) -> _Cursor: ...
+    def cursor(self, *, row_factory: Any) -> _Cursor: ...
+
+
+def _driver(session: Session) -> _Driver:
+    """The psycopg connection under the session's transaction: a sync one, or an async one
+    (claims batches on the event loop, services/batching.py) driven as if it were sync."""
+    raw = session.connection().connection.driver_connection
+    if isinstance(raw, psycopg.AsyncConnection):
+        return _AwaitingDriver(raw)
+    return cast(_Driver, raw)
+
+
+class _AwaitingCursor:
+    def __init__(self, cursor: psycopg.AsyncCursor[Any]) -> None:
+        self._cursor = cursor
+
+    def execute(self, query: str, params: Any = None) -> _AwaitingCursor:
+        await_only(self._cursor.execute(query, params))
+        return self
+
+    def fetchall(self) -> list[Any]:
+        return await_only(self._cursor.fetchall())
+
+
+class _AwaitingDriver:
+    """An async psycopg connection used from synchronous code that SQLAlchemy runs in a
+    greenlet (AsyncSession.run_sync): each call awaits, and the event loop runs meanwhile."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        pipeline = self._conn.pipeline()
+        await_only(pipeline.__aenter__())
+        try:
+            yield
+        except BaseException as exc:
+            if not await_only(pipeline.__aexit__(type(exc), exc, exc.__traceback__)):
+                raise
+        else:
+            await_only(pipeline.__aexit__(None, None, None))
+
+    def execute(self, query: str, params: Any = None) -> _AwaitingCursor:
+        return _AwaitingCursor(await_only(self._conn.execute(query, params)))
+
+    def cursor(self, *, row_factory: Any) -> _AwaitingCursor:
+        return _AwaitingCursor(self._conn.cursor(row_factory=row_factory))
 
 
 def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submission]:

@@ -11,8 +11,8 @@ Safe to lose (a miss costs one query) and never stale:
   all price with the rates committed now. Only codes that claims use are cached, in a bounded
   LRU, so memory stays flat however many rates a schedule has.
 
-A cache belongs to one Engine (one database): an application, or a test, that builds a new
-engine starts with empty caches.
+A cache belongs to one Engine (one database), or to the engines share_cache joins: an
+application, or a test, that builds a new engine starts with empty caches.
 """
 
 from __future__ import annotations
@@ -90,6 +90,13 @@ class ReferenceCache:
 
 _caches: weakref.WeakKeyDictionary[Engine, ReferenceCache] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
+
+
+def share_cache(engine: Engine, other: Engine) -> None:
+    """Let `other`, an engine on the same database (the claims batches' async engine), use
+    `engine`'s cache: one cache per process, whichever engine a claim's transaction is on."""
+    with _caches_lock:
+        _caches[other] = _caches.setdefault(engine, ReferenceCache())
 
 
 def reference_cache(session: Session) -> ReferenceCache:

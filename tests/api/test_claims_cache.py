@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.main import create_app, dispose_engines
 from service.repositories.refcache import Lru
 from service.settings import Settings
 from tests.claims_support import Json, claim_body, line, submit
@@ -25,14 +25,16 @@ from tests.factories import (
     make_npi,
     provider,
 )
-from tests.statements import counted
+from tests.statements import connect_pools, counted
 
 RATES_CSV = "procedure_code,modifier,allowed_amount\n99213,,{amount}\n99214,,160.00\n"
 
 
 @pytest.fixture
-def worked(admin: TestClient) -> Json:
-    return load_worked_example(admin)
+def worked(app: FastAPI, admin: TestClient) -> Json:
+    example = load_worked_example(admin)
+    connect_pools(app)
+    return example
 
 
 @pytest.fixture
@@ -112,7 +114,7 @@ def test_a_replica_sees_rates_replaced_through_another(
         with TestClient(other, raise_server_exceptions=False) as replica:
             replace_rates(replica, REFERENCE_FEE_SCHEDULE, "100.00")
     finally:
-        other.state.engine.dispose()
+        dispose_engines(other)
     assert allowed(client, "C-2", "2026-03-02", **oon) == "150.00"
 
 

@@ -30,13 +30,13 @@ def test_served_app_freezes_start_up_objects_and_raises_the_young_threshold(
         assert gc.get_threshold() == main.GC_THRESHOLDS
         assert main.GC_THRESHOLDS[0] > 700 * 10  # far above CPython's default young threshold
     finally:
-        app.state.engine.dispose()
+        main.dispose_engines(app)
 
 
 def test_apps_built_for_tests_keep_the_collector_as_it_was(restore_gc: None, settings: Settings) -> None:
     before = gc.get_threshold(), gc.get_freeze_count()
     app = main.create_app(settings)
-    app.state.engine.dispose()
+    main.dispose_engines(app)
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
 
 
@@ -51,4 +51,4 @@ def test_fastapis_opentelemetry_follows_the_setting(settings: Settings, on: bool
         if not on:
             assert not app._native_telemetry.enabled()  # type: ignore[attr-defined]
     finally:
-        app.state.engine.dispose()
+        main.dispose_engines(app)

@@ -4,6 +4,7 @@ that died since its last use runs again on a fresh one (services/batching.py).""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api.schemas.claims import ClaimIn
 from service.db import session as db_session
@@ -24,20 +26,29 @@ from tests.conftest import READ
 from tests.factories import load_worked_example, row_counts
 
 
-def _kill_a_pooled_connection(app: FastAPI) -> None:
-    """Terminate the server process of the connection the app's pool hands out next (the one
-    its last request used), and wait until it is gone."""
+def _kill_pooled_connections(app: FastAPI) -> None:
+    """Terminate the server processes of the connections the app's pools hand out next (those
+    its last requests used): the requests' pool and the claims batches' own, and wait until they
+    are gone."""
     engine: Engine = app.state.engine
     with engine.connect() as conn:
-        pid = conn.connection.driver_connection.info.backend_pid
+        pids = [conn.connection.driver_connection.info.backend_pid]
+    pids.append(asyncio.run(_next_pid(app.state.submit_engine)))
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
         for _ in range(100):
-            if admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is None:
+            alive = admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))
+            if alive.fetchone() is None:
                 return
             time.sleep(0.02)
-    raise AssertionError(f"server process {pid} still there")
+    raise AssertionError(f"server processes {pids} still there")
+
+
+async def _next_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        return int(raw.driver_connection.info.backend_pid)
 
 
 @pytest.fixture
@@ -56,7 +67,7 @@ def _a_claim_then_a_dead_connection(
     load_worked_example(admin)
     submit(client, claim_body("BEFORE"))
     monkeypatch.setattr(db_session, "PING_AFTER_IDLE_SECONDS", ping_after)
-    _kill_a_pooled_connection(app)
+    _kill_pooled_connections(app)
 
 
 def test_a_claims_batch_on_a_connection_that_just_died_runs_again_on_a_fresh_one(
@@ -110,10 +121,10 @@ def test_a_batch_that_failed_slowly_is_not_run_again(app: FastAPI, monkeypatch: 
     monkeypatch.setattr(claims_service, "load_submissions", load)
     batch = [claims_service.prepare_claim(ClaimIn.model_validate(claim_body()))]
     monkeypatch.setattr(batching, "RETRY_WITHIN_SECONDS", 0.0)
-    assert app.state.submissions.run(batch) == [lost]
+    assert asyncio.run(app.state.submissions.run_batch(batch)) == [lost]
     assert len(calls) == 1
     monkeypatch.setattr(batching, "RETRY_WITHIN_SECONDS", 60.0)
-    assert app.state.submissions.run(batch) == [lost]
+    assert asyncio.run(app.state.submissions.run_batch(batch)) == [lost]
     assert len(calls) == 3  # quick: run again, once
 
 

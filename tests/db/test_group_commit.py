@@ -4,19 +4,24 @@ claims_pg.py on PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from service.api.problems import Conflict
 from service.api.schemas.claims import ClaimIn
+from service.services import batching
 from service.services import claims as claims_service
 from service.services.batching import SubmitBatcher
 from service.services.claims import ClaimToSubmit, EobResult
@@ -76,8 +81,9 @@ def _prepared(bodies: Sequence[Json]) -> list[ClaimToSubmit]:
 
 
 def _run(app: FastAPI, bodies: Sequence[Json]) -> list[EobResult | Exception]:
+    """The batch as the app runs it: on PostgreSQL awaited on an event loop, on SQLite in a thread."""
     submissions: SubmitBatcher = app.state.submissions
-    return submissions.run(_prepared(bodies))
+    return asyncio.run(submissions.run_batch(_prepared(bodies)))
 
 
 def _without_ids(eob: Json) -> Json:
@@ -168,16 +174,16 @@ def test_concurrent_requests_share_a_transaction(
 ) -> None:
     sizes: list[int] = []
     first_batch_running = threading.Event()
-    real_run = SubmitBatcher.run
+    real_run = SubmitBatcher.run_batch
 
-    def run(self: SubmitBatcher, batch: Sequence[ClaimToSubmit]) -> list[Any]:
+    async def run(self: SubmitBatcher, batch: Sequence[ClaimToSubmit]) -> list[Any]:
         sizes.append(len(batch))
         if len(sizes) == 1:  # hold the first batch until every other request is waiting
             first_batch_running.set()
-            threading.Event().wait(0.5)
-        return real_run(self, batch)
+            await asyncio.sleep(0.5)
+        return await real_run(self, batch)
 
-    monkeypatch.setattr(SubmitBatcher, "run", run)
+    monkeypatch.setattr(SubmitBatcher, "run_batch", run)
     bodies = _claims("CONC", [f"M-{i:03d}" for i in range(1, 2 * PAIRS + 1)])
 
     def post(body: Json) -> int:
@@ -194,6 +200,36 @@ def test_concurrent_requests_share_a_transaction(
 
 def _waiting(claim_id: str, member_id: str) -> Any:
     return (_prepared([claim_body(claim_id, member_id=member_id)])[0], None)
+
+
+def test_on_postgresql_a_batch_awaits_its_statements_on_the_event_loop(
+    app: FastAPI, client: TestClient, members: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the batch runs in the event loop's thread, on an async connection (the loop
+    serves other requests while it waits); SQLite: in a worker thread, on a sync connection."""
+    seen: list[tuple[bool, type]] = []
+    real_submit = batching.submit_claims
+
+    def submit_claims(session: Session, batch: Sequence[ClaimToSubmit]) -> list[Any]:
+        in_loop = _running_loop() is not None
+        seen.append((in_loop, type(session.connection().connection.driver_connection)))
+        return real_submit(session, batch)
+
+    monkeypatch.setattr(batching, "submit_claims", submit_claims)
+    submit(client, claim_body("LOOP-1", member_id="M-001"))
+
+    [(in_loop, driver)] = seen
+    if app.state.engine.dialect.name == "postgresql":
+        assert in_loop and issubclass(driver, psycopg.AsyncConnection)
+    else:
+        assert not in_loop and issubclass(driver, sqlite3.Connection)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def test_a_batch_takes_claims_of_distinct_members_and_claim_ids_in_arrival_order() -> None:
@@ -223,16 +259,16 @@ def test_one_claim_per_batch_when_configured(app: FastAPI) -> None:
 def test_a_claim_that_waits_longer_than_the_statement_timeout_is_refused_with_503(
     app: FastAPI, client: TestClient, members: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app.state.submissions = SubmitBatcher(app.state.session_factory, max_batch=32, max_wait_seconds=0.2)
+    monkeypatch.setattr(app.state.submissions, "max_wait_seconds", 0.2)
     first_batch_running = threading.Event()
-    real_run = SubmitBatcher.run
+    real_run = SubmitBatcher.run_batch
 
-    def slow_run(self: SubmitBatcher, batch: Sequence[ClaimToSubmit]) -> list[Any]:
+    async def slow_run(self: SubmitBatcher, batch: Sequence[ClaimToSubmit]) -> list[Any]:
         first_batch_running.set()
-        threading.Event().wait(0.5)  # a stalled database, as far as the queue can tell
-        return real_run(self, batch)
+        await asyncio.sleep(0.5)  # a stalled database, as far as the queue can tell
+        return await real_run(self, batch)
 
-    monkeypatch.setattr(SubmitBatcher, "run", slow_run)
+    monkeypatch.setattr(SubmitBatcher, "run_batch", slow_run)
 
     def post(body: Json) -> Any:
         if body["claim_id"] != "SLOW-0":
