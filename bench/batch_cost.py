@@ -25,7 +25,6 @@ machine; each claim is new (it is adjudicated and stored, as under load).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 import claims_bench as cb  # noqa: E402
 import orjson  # noqa: E402
 import refdata  # noqa: E402
+import uvloop  # noqa: E402
 import workload  # noqa: E402
 
 from service.api.schemas.claims import ClaimIn  # noqa: E402
@@ -58,7 +58,7 @@ CLAIMS_PER_RUN = 512  # a multiple of every size
 
 
 def run(
-    loop: asyncio.AbstractEventLoop, batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int
+    loop: uvloop.Loop, batcher: SubmitBatcher, claims: list[ClaimToSubmit], size: int
 ) -> tuple[float, float, float]:
     """This thread's and PostgreSQL's CPU per claim (ms) for `claims` in the batcher's batches,
     and the batches' mean size."""
@@ -110,7 +110,7 @@ def main() -> int:
     batchers = {
         size: SubmitBatcher(session_factory, size, async_session_factory=async_factory) for size in SIZES
     }
-    loop = asyncio.new_event_loop()  # the batches run on it, as on a served worker's
+    loop = uvloop.new_event_loop()  # the batches run on it, as on a served worker's (uvicorn's)
     run_id = f"bc{time.time_ns()}-"  # new claim ids in every run
     maker = workload.ClaimMaker(ds, zlib.crc32(run_id.encode()), run_id)
 
