@@ -63,7 +63,8 @@ class SubmitBatcher:
     greenlet, which gives the loop back at every wait on the database), so a claim does not
     cross to a worker thread and back, nor contend for the GIL with the loop, and the loop keeps
     serving requests while the database works. On SQLite (no async driver) the batch runs in
-    the threadpool. Measured: lower latency below the maximum, the same CPU
+    the threadpool. Measured through HTTP: the same CPU per claim, a higher maximum in two
+    alternating pairs of three, latency below the maximum the same within the noise
     (docs/performance.md, eleventh round).
     """
 
