@@ -49,7 +49,7 @@ import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
-from sqlalchemy.util import await_only
+from sqlalchemy.util import concurrency
 
 from ..domain.eob import ClaimStatus, LineStatus
 from ..domain.model import Claim
@@ -73,6 +73,10 @@ from .context import (
     needs_authorizations,
     paid_lines_from_rows,
 )
+
+# Awaits a coroutine from the greenlet AsyncSession.run_sync runs sync code in. SQLAlchemy 2.1
+# names it await_; await_only, 2.0's name, is deprecated in 2.2.
+await_only: Any = getattr(concurrency, "await_", None) or concurrency.await_only
 
 _AUTHORIZATIONS = """
 SELECT q.i, a.id, a.authorization_number, a.procedure_codes, a.units, a.units_used,
@@ -255,7 +259,7 @@ class _AwaitingCursor:
         return self
 
     def fetchall(self) -> list[Any]:
-        return await_only(self._cursor.fetchall())
+        return cast(list[Any], await_only(self._cursor.fetchall()))
 
 
 class _AwaitingDriver:

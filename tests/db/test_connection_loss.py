@@ -102,6 +102,23 @@ def test_a_request_on_an_idle_connection_that_died_gets_a_fresh_one_by_the_ping(
     assert response.status_code == 200, response.text
 
 
+def test_a_claims_batch_on_an_idle_connection_that_died_gets_a_fresh_one_by_the_ping(
+    app: FastAPI,
+    admin: TestClient,
+    client: TestClient,
+    on_postgresql: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The claims batches' own engine pings its idle connections too."""
+    _a_claim_then_a_dead_connection(app, admin, client, monkeypatch, ping_after=0.05)
+    monkeypatch.setattr(batching, "RETRY_WITHIN_SECONDS", -1.0)  # no retry: only the ping helps
+    time.sleep(0.1)  # idle for longer: pinged
+
+    eob = submit(client, claim_body("AFTER"))
+
+    assert eob["claim_id"] == "AFTER"
+
+
 def _driver_error(sqlstate: str | None) -> psycopg.OperationalError:
     error = psycopg.OperationalError("server closed the connection unexpectedly")
     if sqlstate is not None:
