@@ -87,35 +87,22 @@ def test_a_claims_batch_on_a_connection_that_just_died_runs_again_on_a_fresh_one
     assert after["claims"] == before["claims"] + 1
 
 
-def test_a_request_on_an_idle_connection_that_died_gets_a_fresh_one_by_the_ping(
+def test_requests_and_claims_batches_on_idle_connections_that_died_get_fresh_ones_by_the_ping(
     app: FastAPI,
     admin: TestClient,
     client: TestClient,
     on_postgresql: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Both pools ping their idle connections: the requests' and the claims batches' own."""
     _a_claim_then_a_dead_connection(app, admin, client, monkeypatch, ping_after=0.05)
+    monkeypatch.setattr(batching, "RETRY_WITHIN_SECONDS", -1.0)  # no batch retry: only the ping helps
     time.sleep(0.1)  # idle for longer: pinged
 
     response = client.get("/v1/claims/BEFORE", headers=READ)  # not the batch path: no retry there
-
-    assert response.status_code == 200, response.text
-
-
-def test_a_claims_batch_on_an_idle_connection_that_died_gets_a_fresh_one_by_the_ping(
-    app: FastAPI,
-    admin: TestClient,
-    client: TestClient,
-    on_postgresql: Engine,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The claims batches' own engine pings its idle connections too."""
-    _a_claim_then_a_dead_connection(app, admin, client, monkeypatch, ping_after=0.05)
-    monkeypatch.setattr(batching, "RETRY_WITHIN_SECONDS", -1.0)  # no retry: only the ping helps
-    time.sleep(0.1)  # idle for longer: pinged
-
     eob = submit(client, claim_body("AFTER"))
 
+    assert response.status_code == 200, response.text
     assert eob["claim_id"] == "AFTER"
 
 
