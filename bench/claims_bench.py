@@ -595,6 +595,7 @@ def report(results: Json) -> bool:
     print("  baseline: " + cpu.format(**base["cpu_ms_per_request"]))
     print("  claims:   " + cpu.format(**peak["cpu_ms_per_request"]))
     print(f"claims at 70% ({paced['target_rate']}/s, open loop): " + lat.format(**paced["latency_ms"]))
+    print("  p99 by second (ms): " + " ".join(f"{s['p99']:.0f}" for s in paced.get("per_second", []) if s["count"]))
     print("one claim at a time (alternating series):")
     print("  1 line:             " + lat.format(**lines["a_latency_ms"]))
     print("  50 lines:           " + lat.format(**lines["b_latency_ms"]))

@@ -215,6 +215,7 @@ class LeanClient:
 
 async def paced(client: LeanClient, bodies: list[str], rate: float, duration: float) -> Json:
     latencies: list[float] = []
+    by_second: dict[int, list[float]] = collections.defaultdict(list)  # by when the request was due
     total = min(len(bodies), int(rate * duration))
     requests = [client.request(body) for body in bodies[:total]]
     answered = 0
@@ -224,7 +225,9 @@ async def paced(client: LeanClient, bodies: list[str], rate: float, duration: fl
         def record(outcome: str) -> None:
             nonlocal answered
             if outcome == "201":
-                latencies.append(time.perf_counter() - due)
+                latency = time.perf_counter() - due
+                latencies.append(latency)
+                by_second[int(due - start)].append(latency)
             answered += 1
             if answered == total and not all_answered.done():
                 all_answered.set_result(None)
@@ -252,6 +255,12 @@ async def paced(client: LeanClient, bodies: list[str], rate: float, duration: fl
         "statuses": client.statuses,
         "errors": client.errors + (total - answered),
         "latency_ms": percentiles(latencies),
+        # Whether the tail is spread over the run (the server near saturation) or comes from a
+        # few seconds (a stall: a checkpoint, another process): p99 and max of each second.
+        "per_second": [
+            {"second": second, **{k: v for k, v in percentiles(values).items() if k in ("count", "p99", "max")}}
+            for second, values in sorted(by_second.items())
+        ],
     }
 
 
