@@ -37,6 +37,7 @@ DRAIN_SECONDS = 15.0  # how long in-flight requests of a paced run may still tak
 # connections after 5 s, and a request written as the server closes is lost (ConnectionLost),
 # so clients retire theirs first, as connection pools do.
 RETIRE_IDLE_SECONDS = 2.0
+_PER_SECOND = ("count", "p99", "max")
 
 
 def percentiles(latencies: list[float]) -> Json:
@@ -258,7 +259,7 @@ async def paced(client: LeanClient, bodies: list[str], rate: float, duration: fl
         # Whether the tail is spread over the run (the server near saturation) or comes from a
         # few seconds (a stall: a checkpoint, another process): p99 and max of each second.
         "per_second": [
-            {"second": second, **{k: v for k, v in percentiles(values).items() if k in ("count", "p99", "max")}}
+            {"second": second, **{k: v for k, v in percentiles(values).items() if k in _PER_SECOND}}
             for second, values in sorted(by_second.items())
         ],
     }
