@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
+
+from .records import record
 
 # CPT (five digits, or four digits and a category letter F/T/U/M) and HCPCS Level II (letter + 4 digits).
 PROCEDURE_CODE_RE = re.compile(r"^(?:[0-9]{4}[0-9FTUM]|[A-Z][0-9]{4})$")
@@ -27,7 +28,7 @@ def _shape(code: str) -> str:
     return "".join("9" if c.isdigit() else "A" if i == 0 else c for i, c in enumerate(code))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CodeRange:
     """An inclusive range of same-shaped procedure codes; a single code is a range of one."""
 
@@ -60,7 +61,7 @@ def parse_code_range(text: str) -> CodeRange:
     return CodeRange(low, high)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CodeSet:
     ranges: tuple[CodeRange, ...] = ()
 

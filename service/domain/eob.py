@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -11,6 +11,7 @@ from typing import Any
 
 from .model import Tier
 from .money import ZERO, fmt
+from .records import record
 
 
 class LineStatus(StrEnum):
@@ -36,20 +37,20 @@ class Group(StrEnum):
     PI = "PI"  # payer initiated
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Adjustment:
     group: Group
     reason_code: str  # CARC
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuthorizationUse:
     authorization_id: int
     units: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EobLine:
     line_number: int
     procedure_code: str
@@ -92,7 +93,7 @@ MONEY_FIELDS = (
 _amounts = operator.attrgetter(*MONEY_FIELDS)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Totals:
     billed_amount: Decimal = ZERO
     allowed_amount: Decimal = ZERO
@@ -115,7 +116,7 @@ class Totals:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TierAccumulators:
     deductible: Decimal
     deductible_met: Decimal
@@ -123,14 +124,14 @@ class TierAccumulators:
     out_of_pocket_met: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccumulatorSnapshot:
     plan_year: int
     in_network: TierAccumulators
     out_of_network: TierAccumulators | None  # None when the plan covers no out-of-network care
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccumulatorPosting:
     """What a claim adds to one accumulator bucket. Voiding subtracts it again."""
 
@@ -140,7 +141,7 @@ class AccumulatorPosting:
     out_of_pocket: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Eob:
     claim_id: str
     status: ClaimStatus

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
 from .codes import CodeSet
+from .records import record
 
 
 class Tier(StrEnum):
@@ -16,7 +17,7 @@ class Tier(StrEnum):
     OUT_OF_NETWORK = "out_of_network"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rate:
     """One fee-schedule entry: a fixed amount per unit, or a percentage of billed (TiC `percentage`)."""
 
@@ -28,7 +29,7 @@ class Rate:
 RateKey = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FeeSchedule:
     """A fee schedule, holding at least the rates for the codes of the claim being adjudicated."""
 
@@ -36,7 +37,7 @@ class FeeSchedule:
     rates: Mapping[RateKey, Rate] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Contract:
     id: int
     provider_npi: str
@@ -50,7 +51,7 @@ class Contract:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NetworkRates:
     """The contracts of the plan's network that share one fee schedule and one effective period,
     as one entry: the QPA median counts each contract's rate once, so an entry weighs `contracts`.
@@ -69,7 +70,7 @@ class NetworkRates:
         return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TierBenefit:
     deductible: Decimal
     out_of_pocket_max: Decimal
@@ -81,7 +82,7 @@ class AllowedBasisMethod(StrEnum):
     PERCENT_OF_FEE_SCHEDULE = "percent_of_fee_schedule"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AllowedBasis:
     method: AllowedBasisMethod
     percent: Decimal
@@ -89,7 +90,7 @@ class AllowedBasis:
     fee_schedule: FeeSchedule | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OutOfNetworkBenefit:
     deductible: Decimal
     out_of_pocket_max: Decimal
@@ -97,7 +98,7 @@ class OutOfNetworkBenefit:
     allowed_basis: AllowedBasis
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CopayCategory:
     name: str
     procedure_codes: CodeSet
@@ -110,7 +111,7 @@ class CopayCategory:
         return self.in_network_copay if tier is Tier.IN_NETWORK else self.out_of_network_copay
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Plan:
     code: str
     network_code: str
@@ -120,7 +121,7 @@ class Plan:
     prior_authorization_codes: CodeSet = CodeSet()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Member:
     member_id: str
     plan: Plan
@@ -133,7 +134,7 @@ class AuthorizationStatus(StrEnum):
     DENIED = "denied"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Authorization:
     id: int
     authorization_number: str
@@ -150,7 +151,7 @@ class Authorization:
         return self.units - self.units_used
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccumulatorBalance:
     deductible_met: Decimal
     out_of_pocket_met: Decimal
@@ -160,7 +161,7 @@ class AccumulatorBalance:
 Accumulators = Mapping[tuple[int, Tier], AccumulatorBalance]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClaimLine:
     line_number: int
     procedure_code: str
@@ -171,7 +172,7 @@ class ClaimLine:
     authorization_number: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Claim:
     claim_id: str
     member_id: str
@@ -184,7 +185,7 @@ class Claim:
     lines: tuple[ClaimLine, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DuplicateKey:
     """What makes two lines the same service (adjudication.md step 2)."""
 
@@ -203,7 +204,7 @@ class DuplicateKey:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AdjudicationContext:
     """Everything the core needs for one claim, loaded by the shell beforehand.
 

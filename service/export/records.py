@@ -7,10 +7,11 @@ pure functions of the stored EOB and always agree with it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+from ..domain.records import record
 
 CARC_DESCRIPTIONS = {
     "1": "Deductible amount",
@@ -38,7 +39,7 @@ REMARK_DESCRIPTIONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Payer:
     name: str
     payer_id: str  # the payer's identification number (REF*2U, FHIR insurer identifier)
@@ -51,7 +52,7 @@ class Payer:
     fhir_base: str  # base URL of the payer's identifier systems and extensions
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StoredClaim:
     eob: Mapping[str, Any]  # the EOB JSON exactly as returned by the claims API
     request: Mapping[str, Any]  # the canonical claim as submitted

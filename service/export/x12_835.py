@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from ..domain.money import ZERO
+from ..domain.records import record
 from .records import Payer, StoredClaim, money
 
 ELEMENT, COMPONENT, REPETITION, TERMINATOR = "*", ">", "^", "~"
@@ -33,19 +33,19 @@ class EventKind(StrEnum):
     REVERSAL = "reversal"  # the claim's void: the original with every amount negated
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClaimEvent:
     claim: StoredClaim
     kind: EventKind
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Payee:
     npi: str
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Interchange:
     control_number: int  # ISA13 and GS06: 1..999999999, unique per interchange sent
     created_at: datetime

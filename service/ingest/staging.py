@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
+
+from ..domain.records import record
 
 # Bulk statements (a 1,000,000-row INSERT ... SELECT) outlast the request statement timeout.
 INGEST_STATEMENT_TIMEOUT = "30min"
@@ -54,7 +55,7 @@ def end_ingest(conn: Connection, *, commit: bool) -> None:
         conn.close()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Column:
     name: str
     pg_type: str

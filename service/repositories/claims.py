@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import AccumulatorPostingRow, AccumulatorRow, AuthorizationRow, ClaimLineRow, ClaimRow
 from ..domain.eob import AccumulatorPosting, Eob, EobLine
+from ..domain.records import record
 from .context import LoadedContext
 
 # First key of the two-key advisory lock: keeps claim-id locks apart from any other advisory lock.
@@ -75,7 +75,7 @@ def find_claim(session: Session, claim_id: str) -> ClaimRow | None:
     return session.scalars(_FIND_CLAIM, {"claim_id": claim_id}).one_or_none()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Submitted:
     """What a resubmission needs of a stored claim."""
 
@@ -89,7 +89,7 @@ def find_submitted(session: Session, claim_id: str) -> Submitted | None:
     return None if found is None else Submitted(*found)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Submission:
     """What submitting a claim reads under the member lock: the stored claim of its claim_id, if
     any, and the context to adjudicate it in."""
@@ -98,7 +98,7 @@ class Submission:
     loaded: LoadedContext
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StoredRequest:
     """The submitted claim in canonical form, its hash, and its defaulted received date."""
 
@@ -107,7 +107,7 @@ class StoredRequest:
     received_date: date
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ToStore:
     """An adjudicated claim to insert and post: its request, its member's id (None when the
     member is unknown), its EOB and that EOB's JSON text."""

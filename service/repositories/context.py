@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -71,10 +71,11 @@ from ..domain.model import (
     Tier,
     TierBenefit,
 )
+from ..domain.records import record
 from .refcache import CachedPlan, CodeRates, RateKeyTuple, reference_cache
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MemberRecord:
     """A member as stored: its database id (for posting), plan and network ids."""
 
@@ -88,7 +89,7 @@ class MemberRecord:
     oon_rates_version: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LoadedContext:
     context: AdjudicationContext
     member_pk: int | None  # members.id; None for an unknown member
@@ -268,7 +269,7 @@ def load_member(session: Session, member_id: str, *, lock: bool = False) -> Memb
     return None if found is None else MemberRecord(*found)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Prefetched:
     """Rows a caller already read (claims_pg.py), in the shapes the queries below return:
     load_context then runs only what they do not cover (what out-of-network lines need, the
@@ -326,7 +327,7 @@ def load_context(
     return LoadedContext(context, record.pk)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Contracts:
     by_npi: dict[str, list[Contract]]
     whole_network: tuple[NetworkRates, ...]  # loaded only when a line may be protected

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ..domain.model import Plan, Rate, RateKey
+from ..domain.records import record
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -66,7 +67,7 @@ class Lru(Generic[K, V]):
         return len(self._data)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CachedPlan:
     """A plan as the core sees it, minus the reference rates (those depend on the claim's codes).
 

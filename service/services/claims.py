@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +27,7 @@ from ..domain.adjudicate import adjudicate, snapshot
 from ..domain.eob import ClaimStatus, Eob, accumulators_to_dict, check_invariants, eob_to_dict
 from ..domain.model import Claim, ClaimLine
 from ..domain.money import fmt
+from ..domain.records import record
 from ..metrics import ADJUDICATION_DURATION, CLAIMS_ADJUDICATED
 from ..repositories import claims as claims_repo
 from ..repositories import claims_pg
@@ -42,7 +42,7 @@ def today() -> date:
     return date.today()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EobResult:
     """An EOB as the JSON text to return, and whether it was created (201) or replayed (200)."""
 
@@ -180,7 +180,7 @@ def _on_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClaimToSubmit:
     """A submitted claim, parsed: its canonical request (what is stored and hashed) and the
     domain claim (what is adjudicated)."""

@@ -19,17 +19,18 @@ from ..model import (
     Tier,
 )
 from ..money import ZERO
+from ..records import record
 
 NOTHING_MET = AccumulatorBalance(deductible_met=ZERO, out_of_pocket_met=ZERO)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Denial:
     group: Group
     reason_code: str  # CARC
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CostShare:
     copay: Decimal
     deductible: Decimal
@@ -40,7 +41,7 @@ class CostShare:
         return self.copay + self.deductible + self.coinsurance
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LineWork:
     """One line as the rules have decided it so far. Rules return a changed copy."""
 
@@ -105,7 +106,7 @@ class ClaimScope:
 RuleFn = Callable[[LineWork, ClaimScope], LineWork]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     name: str
     apply: RuleFn

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 
 from ..model import CopayCategory, OutOfNetworkBenefit, Plan, Tier, TierBenefit
 from ..money import ZERO, round_cents
+from ..records import record
 from .base import ClaimScope, CostShare, LineWork
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Terms:
     """The cost-sharing terms for one line in one tier."""
 

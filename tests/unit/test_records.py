@@ -1,0 +1,50 @@
+"""`@record` (service/domain/records.py): values as frozen dataclasses give them, immutability
+checked by mypy rather than at run time."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+from mypy import api as mypy_api
+
+from service.domain.money import ZERO
+from service.domain.rules.base import CostShare
+
+SERVICE = Path(__file__).resolve().parents[2] / "service"
+
+
+def test_a_record_is_a_slotted_value() -> None:
+    a = CostShare(copay=ZERO, deductible=ZERO, coinsurance=ZERO)
+    b = CostShare(copay=ZERO, deductible=ZERO, coinsurance=ZERO)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert dataclasses.replace(a, copay=ZERO + 1) != a
+    assert not hasattr(a, "__dict__")  # slots: no attribute can be added by mistake
+    with pytest.raises(AttributeError):
+        a.surprise = 1  # type: ignore[attr-defined]
+
+
+def test_no_frozen_dataclass_is_left_beside_records() -> None:
+    """One kind of value type: a frozen=True dataclass would pay its run-time guard again."""
+    frozen = []
+    for path in SERVICE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "frozen":
+                frozen.append(f"{path.relative_to(SERVICE)}:{node.value.lineno}")
+    assert not frozen, frozen
+
+
+def test_mypy_refuses_an_assignment_to_a_field(tmp_path: Path) -> None:
+    """The guarantee frozen=True gave at run time, here given by the type checker (CI runs it)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from decimal import Decimal\n"
+        "from service.domain.model import AccumulatorBalance\n"
+        "balance = AccumulatorBalance(deductible_met=Decimal(0), out_of_pocket_met=Decimal(0))\n"
+        "balance.deductible_met = Decimal(1)\n"
+    )
+    out, _, status = mypy_api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(probe)])
+    assert status == 1, out
+    assert 'Property "deductible_met" defined in "AccumulatorBalance" is read-only' in out
