@@ -13,14 +13,15 @@ paths differ only in how the rows travel.
    keeps PostgreSQL from planning them again for every batch.)
 3. After the locks were granted, in a second round trip, each statement with its own snapshot
    (READ COMMITTED), so seeing what the locks' previous holders committed: every claim's billing
-   provider's and facility's contracts joined with their rates of the claim's codes; every
+   provider's and facility's contracts joined with their rates of the claim's codes, and the
+   rates of those codes in the plan's out-of-network reference schedule; every
    claim's accumulators and the duplicate keys of its member's paid lines; and, when a claim's
    plan requires prior authorization for one of its codes (and it is no emergency), those
    claims' members' authorizations. Each claim's parameters travel as one row of a JSON array,
    joined LATERAL-style, so the statement text never changes with the batch size and each claim
    gets exactly the rows a statement of its own would return.
-4. Only when needed, through context.py: what out-of-network lines need (cached rates; the whole
-   network's contracts, counted by schedule, for the QPA).
+4. Only when needed, through context.py: what protected out-of-network lines need (the whole
+   network's contracts, counted by schedule, and their rates, cached or read, for the QPA).
 5. One INSERT ... ON CONFLICT (claim_id) DO NOTHING whose CTEs insert the lines and postings,
    upsert the accumulators and add authorization units, each only for the claims inserted;
    COMMIT goes with it, in the same round trip.
@@ -73,6 +74,7 @@ from .context import (
     needs_authorizations,
     paid_lines_from_rows,
 )
+from .refcache import CachedPlan
 
 # Awaits a coroutine from the greenlet AsyncSession.run_sync runs sync code in. SQLAlchemy 2.1
 # names it await_; await_only, 2.0's name, is deprecated in 2.2.
@@ -117,23 +119,39 @@ FOR UPDATE OF m
 # planner from merging it into one join over all claims, which it would plan for the 100 rows it
 # assumes a JSON array holds (hash joins over whole tables) instead of the few index lookups of
 # each claim.
+#
+# Rows without a contract (id NULL, last) carry the rates of the claim's codes in its plan's
+# out-of-network reference schedule, as one row with no rate when it has none of them. A claim
+# needs them only when a line is out of network (a claim in twelve in the benchmark), which only
+# these rows tell; read here, they cost a few index lookups a claim, instead of a statement and a
+# round trip of its own in the middle of the batch for each out-of-network claim whose codes the
+# rate cache misses (most, as long as a worker's cache is young): 0.7-0.9 ms of the worker's CPU
+# each (docs/performance.md, thirteenth round).
 _CONTRACTS_AND_RATES = """
 SELECT q.i, x.*
 FROM jsonb_to_recordset(%(claims)s::jsonb) AS q(
-  i int, network_id int, npi text, facility_npi text, first date, last date, codes text[])
+  i int, network_id int, npi text, facility_npi text, first date, last date, codes text[],
+  reference_id int)
 CROSS JOIN LATERAL (
-  SELECT c.id, pr.npi, c.effective_from, c.effective_to, c.timely_filing_days,
-         c.unlisted_percent_of_billed, c.fee_schedule_id, fs.code, fs.rates_version,
-         r.procedure_code, r.modifier, r.allowed_amount, r.percent_of_billed
-  FROM contracts c
-  JOIN providers pr ON pr.id = c.provider_id
-  JOIN fee_schedules fs ON fs.id = c.fee_schedule_id
-  LEFT JOIN fee_schedule_rates r
-    ON r.fee_schedule_id = c.fee_schedule_id AND r.procedure_code = ANY(q.codes)
-  WHERE c.network_id = q.network_id
-    AND pr.npi IN (q.npi, q.facility_npi)
-    AND c.effective_from <= q.last AND (c.effective_to IS NULL OR c.effective_to >= q.first)
-  OFFSET 0
+  (SELECT c.id, pr.npi, c.effective_from, c.effective_to, c.timely_filing_days,
+          c.unlisted_percent_of_billed, c.fee_schedule_id, fs.code, fs.rates_version,
+          r.procedure_code, r.modifier, r.allowed_amount, r.percent_of_billed
+   FROM contracts c
+   JOIN providers pr ON pr.id = c.provider_id
+   JOIN fee_schedules fs ON fs.id = c.fee_schedule_id
+   LEFT JOIN fee_schedule_rates r
+     ON r.fee_schedule_id = c.fee_schedule_id AND r.procedure_code = ANY(q.codes)
+   WHERE c.network_id = q.network_id
+     AND pr.npi IN (q.npi, q.facility_npi)
+     AND c.effective_from <= q.last AND (c.effective_to IS NULL OR c.effective_to >= q.first)
+   OFFSET 0)
+  UNION ALL
+  (SELECT NULL, NULL, NULL, NULL, NULL, NULL, q.reference_id, NULL, NULL,
+          r.procedure_code, r.modifier, r.allowed_amount, r.percent_of_billed
+   FROM (SELECT) AS one
+   LEFT JOIN fee_schedule_rates r
+     ON r.fee_schedule_id = q.reference_id AND r.procedure_code = ANY(q.codes)
+   WHERE q.reference_id IS NOT NULL)
 ) AS x
 ORDER BY q.i, x.id
 """
@@ -310,14 +328,18 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     paid_lines: list[list[Any]] = [[] for _ in claims]
     authorizations: dict[int, list[Any]] = {}  # rows by claim position, for those read
     if known:
-        claim_params = [_claim_params(i, claim, record) for i, claim, record in known]
+        plans = [load_plan(session, record.plan_id) for _, _, record in known]  # from the cache
+        claim_params = [
+            _claim_params(i, claim, record, plan)
+            for (i, claim, record), plan in zip(known, plans, strict=True)
+        ]
         params = {"claims": _json(claim_params)}
         # Authorizations only for the claims whose plan requires one for a line's code (and that
-        # are no emergency): a fifth of the claims in the benchmark. Plans come from the cache.
+        # are no emergency): a fifth of the claims in the benchmark.
         needing = [
             claim_param
-            for claim_param, (_, claim, record) in zip(claim_params, known, strict=True)
-            if needs_authorizations(claim, load_plan(session, record.plan_id).plan)
+            for claim_param, (_, claim, _), plan in zip(claim_params, known, plans, strict=True)
+            if needs_authorizations(claim, plan.plan)
         ]
         with conn.pipeline():
             contract_cursor = conn.cursor(row_factory=namedtuple_row).execute(_CONTRACTS_AND_RATES, params)
@@ -357,7 +379,7 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     return submissions
 
 
-def _claim_params(i: int, claim: Claim, record: MemberRecord) -> dict[str, Any]:
+def _claim_params(i: int, claim: Claim, record: MemberRecord, plan: CachedPlan) -> dict[str, Any]:
     dates = sorted({line.service_date for line in claim.lines})
     return {
         "i": i,
@@ -371,6 +393,7 @@ def _claim_params(i: int, claim: Claim, record: MemberRecord) -> dict[str, Any]:
         "years": sorted({d.year for d in dates}),
         "first": dates[0],
         "last": dates[-1],
+        "reference_id": plan.oon_schedule[0] if plan.oon_schedule and record.oon_rates_version else None,
     }
 
 

@@ -276,7 +276,9 @@ class Prefetched:
     plan when it is not cached, and authorizations when the caller did not read them)."""
 
     record: MemberRecord | None
-    provider_contract_rows: Sequence[Any]  # attribute access by column name: a Row or a namedtuple
+    # Attribute access by column name: a Row or a namedtuple. Rows with no contract id may add
+    # the rates of the plan's out-of-network reference schedule (so none need be read again).
+    provider_contract_rows: Sequence[Any]
     accumulators: Accumulators
     paid_lines: frozenset[DuplicateKey]
     # The member's authorizations (read when needs_authorizations), or None: not read.
@@ -418,7 +420,8 @@ def _provider_contracts(
     contracts: dict[int, AnyRow] = {}
     rates: dict[int, dict[RateKey, Rate]] = {}
     for row in rows:
-        contracts.setdefault(row.id, row)
+        if row.id is not None:  # else a row of the reference schedule's rates (claims_pg.py)
+            contracts.setdefault(row.id, row)
         schedule_rates = rates.setdefault(row.fee_schedule_id, {})
         if row.procedure_code is not None:
             schedule_rates[row.procedure_code, row.modifier] = Rate(row.allowed_amount, row.percent_of_billed)
