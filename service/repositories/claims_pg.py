@@ -73,6 +73,7 @@ from .context import (
     load_plan,
     needs_authorizations,
     paid_lines_from_rows,
+    reference_schedule,
 )
 from .refcache import CachedPlan
 
@@ -393,9 +394,7 @@ def _claim_params(i: int, claim: Claim, record: MemberRecord, plan: CachedPlan) 
         "years": sorted({d.year for d in dates}),
         "first": dates[0],
         "last": dates[-1],
-        "reference_id": (
-            plan.oon_schedule[0] if plan.oon_schedule and record.oon_rates_version is not None else None
-        ),
+        "reference_id": reference[0] if (reference := reference_schedule(plan, record)) else None,
     }
 
 

@@ -357,11 +357,10 @@ def _load_contracts(
         for row in (*contracts, *network)
         if row.fee_schedule_id not in rates
     }
-    reference = None  # (id, code) of the plan's out-of-network reference schedule
-    if out_of_network and cached.oon_schedule is not None and record.oon_rates_version is not None:
-        reference = cached.oon_schedule
-        if reference[0] not in rates:
-            versions[reference[0]] = record.oon_rates_version
+    reference = reference_schedule(cached, record) if out_of_network else None
+    if reference is not None and reference[0] not in rates:
+        assert record.oon_rates_version is not None  # reference_schedule() checked it
+        versions[reference[0]] = record.oon_rates_version
     rates.update(_rates(session, versions, codes))
     schedules: dict[int, FeeSchedule] = {}  # contracts sharing a schedule share one object
 
@@ -383,6 +382,12 @@ def _load_contracts(
         ),
         reference=schedule(*reference) if reference is not None else None,
     )
+
+
+def reference_schedule(cached: CachedPlan, record: MemberRecord) -> tuple[int, str] | None:
+    """(id, code) of the plan's out-of-network reference schedule, when it has one and the
+    member's read gave its rates_version (the key of its cached rates)."""
+    return cached.oon_schedule if record.oon_rates_version is not None else None
 
 
 def needs_authorizations(claim: Claim, plan: Plan) -> bool:
