@@ -3,8 +3,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from service.domain.money import cents, fmt, median, round_cents
+from service.domain.money import cents, fmt, median, round_cents, weighted_median
 
 
 @pytest.mark.parametrize(
@@ -53,3 +55,25 @@ def test_median(values: list[str], expected: str) -> None:
 def test_median_of_nothing_is_an_error() -> None:
     with pytest.raises(ValueError):
         median([])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value=0, max_value=100_000, places=2), st.integers(min_value=1, max_value=6)
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_weighted_median_is_the_median_of_every_copy(values: list[tuple[Decimal, int]]) -> None:
+    expanded = [value for value, n in values for _ in range(n)]
+    assert weighted_median(values) == median(expanded)
+
+
+@pytest.mark.parametrize(
+    "values", [[], [(Decimal("1.00"), 0)], [(Decimal("1.00"), 2), (Decimal("2.00"), -1)]]
+)
+def test_weighted_median_of_no_copies_is_an_error(values: list[tuple[Decimal, int]]) -> None:
+    with pytest.raises(ValueError):
+        weighted_median(values)

@@ -13,7 +13,7 @@ from ..model import (
     OutOfNetworkBenefit,
     Rate,
 )
-from ..money import median, round_cents
+from ..money import round_cents, weighted_median
 from .base import ClaimScope, LineWork
 
 PRICE_MISSING_REMARK = "N448"  # service not in the fee schedule or contracted arrangement
@@ -36,7 +36,16 @@ def _allowed(work: LineWork, scope: ClaimScope) -> Decimal | None:
 
 def find_rate(schedule: FeeSchedule, line: ClaimLine) -> Rate | None:
     """The first of the line's modifiers, in order, with a rate for the code; else the plain code."""
-    for key in [(line.procedure_code, m) for m in line.modifiers] + [(line.procedure_code, "")]:
+    return _first_rate(schedule, _rate_keys(line))
+
+
+def _rate_keys(line: ClaimLine) -> list[tuple[str, str]]:
+    """The keys find_rate tries, in order."""
+    return [(line.procedure_code, m) for m in line.modifiers] + [(line.procedure_code, "")]
+
+
+def _first_rate(schedule: FeeSchedule, keys: list[tuple[str, str]]) -> Rate | None:
+    for key in keys:
         rate = schedule.rates.get(key)
         if rate is not None and (rate.allowed_amount is not None or rate.percent_of_billed is not None):
             return rate
@@ -75,12 +84,12 @@ def _out_of_network(line: ClaimLine, benefit: OutOfNetworkBenefit | None) -> Dec
 def _recognised_amount(line: ClaimLine, scope: ClaimScope) -> Decimal | None:
     """No Surprises Act: the QPA (median contracted rate in the plan's network that day) x units;
     with no contracted rate anywhere, the out-of-network basis."""
+    keys = _rate_keys(line)  # once, not for each of the network's schedules
     rates = [
-        price
+        (per_unit(rate, line), entry.contracts)  # each contract's rate counts once
         for entry in scope.ctx.network_rates
-        if entry.in_effect(line.service_date) and (rate := find_rate(entry.fee_schedule, line)) is not None
-        for price in [per_unit(rate, line)] * entry.contracts  # each contract's rate counts once
+        if entry.in_effect(line.service_date) and (rate := _first_rate(entry.fee_schedule, keys)) is not None
     ]
     if rates:
-        return median(rates) * line.units
+        return weighted_median(rates) * line.units
     return _out_of_network(line, scope.plan.out_of_network)
