@@ -5,17 +5,17 @@
 2. the billing provider's and the facility's contracts in the plan's network, joined with
    their fee schedules' rates for the claim's procedure codes (every modifier),
 3. only when a line is out of network: the out-of-network reference schedule's rates for those
-   codes and, when such a line may be protected, every provider's contract in the network and
-   its schedule's rates, for the QPA median; rates from the cache when it has them, else in one
-   query,
+   codes (from the cache when it has them, else in one query) and, when such a line may be
+   protected, every provider's contract in the network, counted by schedule and period, with
+   its schedule's rates of the claim's codes, in one query, for the QPA median,
 4. the member's authorizations, when a line's code needs one and the claim is no emergency:
    approved ones, used up or not (units short is CARC 198), and denied ones (a line whose only
    match was denied is CARC 39, not 197),
 5. the accumulators of the plan years the claim touches,
 6. the duplicate keys of paid lines of the member's other non-voided claims.
 
-Plans come from the reference cache (refcache.py) by id; so do the rates of step 3, by
-(schedule, rates_version, code), with the versions read here in the claim's transaction.
+Plans come from the reference cache (refcache.py) by id; so do the reference schedule's rates of
+step 3, by (schedule, rates_version, code), with the version read here in the claim's transaction.
 Statements are built once, select plain columns (no ORM objects) and run on the session's
 connection. Only rows whose dates overlap the claim's service dates are loaded: the core looks at
 nothing else.
@@ -138,13 +138,18 @@ _NETWORK_CONTRACTS = (
     )
     .order_by(ContractRow.id)
 )
-# The network's contracts for the QPA median, counted by schedule and period: a few hundred rows
-# and domain objects for a network of thousands of contracts on a few hundred schedules.
+# The network's contracts for the QPA median, counted by schedule and period (a few hundred rows
+# and domain objects for a network of thousands of contracts on a few hundred schedules), each
+# joined with its schedule's rates of the claim's codes (none: one row, no rate). One statement,
+# so the rates are those of the schedules' current versions, read with them: they skip the rate
+# cache, whose (schedule, version, code) keys a QPA would fill by the hundred per claim
+# (200 schedules x the claim's codes), each entry evicting another's, at 0.8 ms a claim for the
+# cache alone, while the statement's index lookups cost about what the cache-missing read of the
+# same rates did (docs/performance.md, fourteenth round).
 _NETWORK_SCHEDULES = (
     select(
         ContractRow.fee_schedule_id,
         FeeScheduleRow.code,
-        FeeScheduleRow.rates_version,
         ContractRow.effective_from,
         ContractRow.effective_to,
         func.count().label("contracts"),
@@ -157,12 +162,49 @@ _NETWORK_SCHEDULES = (
     .group_by(
         ContractRow.fee_schedule_id,
         FeeScheduleRow.code,
-        FeeScheduleRow.rates_version,
         ContractRow.effective_from,
         ContractRow.effective_to,
     )
-    .order_by(ContractRow.fee_schedule_id, ContractRow.effective_from, ContractRow.effective_to)
+    .subquery("network")
 )
+_NETWORK_RATES = (
+    select(
+        _NETWORK_SCHEDULES,
+        FeeScheduleRateRow.procedure_code,
+        FeeScheduleRateRow.modifier,
+        FeeScheduleRateRow.allowed_amount,
+        FeeScheduleRateRow.percent_of_billed,
+    )
+    .outerjoin(
+        FeeScheduleRateRow,
+        and_(
+            FeeScheduleRateRow.fee_schedule_id == _NETWORK_SCHEDULES.c.fee_schedule_id,
+            FeeScheduleRateRow.procedure_code.in_(bindparam("codes", expanding=True)),
+        ),
+    )
+    .order_by(
+        _NETWORK_SCHEDULES.c.fee_schedule_id,
+        _NETWORK_SCHEDULES.c.effective_from,
+        _NETWORK_SCHEDULES.c.effective_to,
+    )
+)
+# The same read on PostgreSQL, its rows as the driver returns them (numeric is Decimal already):
+# through the column types, some 700 rows (200 schedules x the claim's codes) cost 1.3 ms of CPU
+# more a claim in type processing alone; and one statement text whatever the number of codes.
+_NETWORK_RATES_PG = """
+SELECT n.fee_schedule_id, n.code, n.effective_from, n.effective_to, n.contracts,
+       r.procedure_code, r.modifier, r.allowed_amount, r.percent_of_billed
+FROM (
+  SELECT c.fee_schedule_id, fs.code, c.effective_from, c.effective_to, count(*) AS contracts
+  FROM contracts c JOIN fee_schedules fs ON fs.id = c.fee_schedule_id
+  WHERE c.network_id = %(network_id)s
+    AND c.effective_from <= %(last)s AND (c.effective_to IS NULL OR c.effective_to >= %(first)s)
+  GROUP BY c.fee_schedule_id, fs.code, c.effective_from, c.effective_to
+) AS n
+LEFT JOIN fee_schedule_rates r
+  ON r.fee_schedule_id = n.fee_schedule_id AND r.procedure_code = ANY(%(codes)s::text[])
+ORDER BY n.fee_schedule_id, n.effective_from, n.effective_to
+"""
 # One row per contract and rate of the claim's codes (a contract without any: one row, no rate).
 _PROVIDER_CONTRACTS_AND_RATES = (
     _NETWORK_CONTRACTS.add_columns(
@@ -193,9 +235,8 @@ _RATES = select(
     FeeScheduleRateRow.procedure_code.in_(bindparam("codes", expanding=True)),
 )
 
-# The same read on PostgreSQL: one statement text whatever the number of schedules (the QPA of a
-# protected out-of-network claim reads every schedule of the network, some 200 in the benchmark),
-# so psycopg prepares it, and no list of hundreds of parameters is rendered and bound each time;
+# The same read on PostgreSQL: one statement text whatever the number of schedules and codes,
+# so psycopg prepares it, and no list of parameters is rendered and bound each time;
 # its rows are read as the driver returns them (numeric is Decimal already).
 _RATES_PG = (
     "SELECT fee_schedule_id, procedure_code, modifier, allowed_amount, percent_of_billed"
@@ -350,12 +391,17 @@ def _load_contracts(
     whole_network = out_of_network and (claim.emergency or claim.facility_npi is not None)
     network: Sequence[AnyRow] = ()
     if whole_network:  # a line may be protected: the QPA median needs every contract's rate
-        params = {"network_id": record.network_id, **span}
-        network = session.connection().execute(_NETWORK_SCHEDULES, params).all()
+        params = {"network_id": record.network_id, "codes": codes, **span}
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            network_rows = conn.exec_driver_sql(_NETWORK_RATES_PG, params).all()
+        else:
+            network_rows = conn.execute(_NETWORK_RATES, params).all()
+        network, network_rates = _network_entries(network_rows)
+        for schedule_id, schedule_rates in network_rates.items():
+            rates.setdefault(schedule_id, schedule_rates)  # a contract's read came first
     versions = {
-        row.fee_schedule_id: row.rates_version
-        for row in (*contracts, *network)
-        if row.fee_schedule_id not in rates
+        row.fee_schedule_id: row.rates_version for row in contracts if row.fee_schedule_id not in rates
     }
     reference = reference_schedule(cached, record) if out_of_network else None
     if reference is not None and reference[0] not in rates:
@@ -382,6 +428,26 @@ def _load_contracts(
         ),
         reference=schedule(*reference) if reference is not None else None,
     )
+
+
+def _network_entries(
+    rows: Sequence[AnyRow],
+) -> tuple[list[AnyRow], dict[int, dict[RateKey, Rate]]]:
+    """One row per (schedule, period) of the network, and each schedule's rates, from the joined
+    rows of _NETWORK_RATES."""
+    entries: dict[tuple[int, date, date | None], AnyRow] = {}
+    rates: dict[int, dict[RateKey, Rate]] = {}
+    entry: tuple[int, date, date | None] | None = None
+    schedule_rates: dict[RateKey, Rate] = {}
+    for row in rows:
+        schedule_id, _, effective_from, effective_to, _, code, modifier, amount, percent = row
+        if (schedule_id, effective_from, effective_to) != entry:  # an entry's rows come together
+            entry = (schedule_id, effective_from, effective_to)
+            entries.setdefault(entry, row)
+            schedule_rates = rates.setdefault(schedule_id, {})
+        if code is not None:
+            schedule_rates[code, modifier] = Rate(amount, percent)
+    return list(entries.values()), rates
 
 
 def reference_schedule(cached: CachedPlan, record: MemberRecord) -> tuple[int, str] | None:

@@ -4,12 +4,14 @@ Safe to lose (a miss costs one query) and never stale:
 - plans by id: a plan cannot change once created (the API has no update and imports never touch
   plans), so one id names one definition for the life of the database;
 - fee-schedule rates by (fee_schedule_id, rates_version, procedure_code), for out-of-network
-  lines (the reference schedule, and every network contract's schedule for the QPA median; an
-  in-network claim reads its contract's rates joined with the contract): replacing a schedule's
-  rates bumps its rates_version in the same transaction, and every claim reads the versions of its
-  schedules from the database in its own transaction, so replicas that each keep their own cache
-  all price with the rates committed now. Only codes that claims use are cached, in a bounded
-  LRU, so memory stays flat however many rates a schedule has.
+  lines priced on the plan's reference schedule (an in-network claim reads its contract's rates
+  joined with the contract, and a protected line's QPA reads every network schedule's rates with
+  the network's contracts; on PostgreSQL the batch reads the reference rates with the contracts
+  too, context.py and claims_pg.py): replacing a schedule's rates bumps its rates_version in the
+  same transaction, and every claim reads the versions of its schedules from the database in its
+  own transaction, so replicas that each keep their own cache all price with the rates committed
+  now. Only codes that claims use are cached, in a bounded LRU, so memory stays flat however
+  many rates a schedule has.
 
 A cache belongs to one Engine (one database), or to the engines share_cache joins: an
 application, or a test, that builds a new engine starts with empty caches.

@@ -328,6 +328,62 @@ def test_the_network_median_counts_each_contract_though_contracts_share_a_schedu
     assert (eob["lines"][0]["protected"], eob["lines"][0]["allowed_amount"]) == (True, "130.00")
 
 
+def test_the_network_median_counts_a_schedules_contracts_in_every_period(
+    admin: TestClient, client: TestClient, network_of_two: str
+) -> None:
+    """SECOND-2026 (130.00) in three periods that all cover the service date (from 2026-01-01, from
+    2025-07-01, and 2025-01-01 to 2026-12-31), one contract each; the worked schedule (110.00)
+    in one period, three contracts. 110 x 3 and 130 x 3: 120.00 only when every period counts;
+    leaving out one of SECOND-2026's would give 110.00 (the network is read as one entry per
+    schedule and period, each with its schedule's rates)."""
+    from tests.factories import WORKED_FEE_SCHEDULE, contract, make_npi, provider
+
+    contracts = [
+        (22, "SECOND-2026", "2025-07-01", None),
+        (23, "SECOND-2026", "2025-01-01", "2026-12-31"),
+        (24, WORKED_FEE_SCHEDULE, "2026-01-01", None),
+        (25, WORKED_FEE_SCHEDULE, "2026-01-01", None),
+    ]
+    for n, schedule, effective_from, effective_to in contracts:
+        provider(admin, npi=make_npi(n), name=f"On {schedule} ({n})")
+        contract(
+            admin,
+            provider_npi=make_npi(n),
+            fee_schedule_code=schedule,
+            effective_from=effective_from,
+            effective_to=effective_to,
+        )
+    eob = submit(
+        client, claim_body(billing_provider_npi=network_of_two, emergency=True, place_of_service="23")
+    )
+    assert (eob["lines"][0]["protected"], eob["lines"][0]["allowed_amount"]) == (True, "120.00")
+
+
+def test_replaced_network_rates_set_the_next_claims_median(
+    admin: TestClient, client: TestClient, network_of_two: str
+) -> None:
+    """The QPA reads every network schedule's rates in the claim's own transaction: a replacement
+    of SECOND-2026's rates (130.00 -> 150.00) moves the very next claim's median (110, 150)."""
+    body = claim_body(
+        "QPA-BEFORE", billing_provider_npi=network_of_two, emergency=True, place_of_service="23"
+    )
+    assert submit(client, body)["lines"][0]["allowed_amount"] == "120.00"
+    response = admin.put(
+        "/v1/fee-schedules/SECOND-2026/rates",
+        content="procedure_code,modifier,allowed_amount\n99213,,150.00\n",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    body = claim_body(
+        "QPA-AFTER",
+        billing_provider_npi=network_of_two,
+        emergency=True,
+        place_of_service="23",
+        lines=[line(service_date="2026-03-02")],  # another day: not a duplicate of the first
+    )
+    assert submit(client, body)["lines"][0]["allowed_amount"] == "130.00"
+
+
 def test_out_of_network_provider_at_an_in_network_facility_is_protected(
     client: TestClient, network_of_two: str
 ) -> None:

@@ -1,9 +1,9 @@
 """What the claims hot path reads, and the reference cache (service/repositories/refcache.py).
 
 An in-network claim reads its provider's contract joined with the rates of its codes: always
-current. Plans are cached by id. The rates an out-of-network line needs (the reference schedule,
-every network contract's for the QPA median) are cached by (schedule, rates_version, code), the
-version read in each claim's transaction: a rate replacement, made through this process or
+current. Plans are cached by id. The reference schedule's rates an out-of-network line needs are
+cached by (schedule, rates_version, code), the version read in each claim's transaction (the QPA
+reads the network's rates with its contracts): a rate replacement, made through this process or
 another one, prices the very next claim.
 """
 
