@@ -56,6 +56,14 @@ class FeeScheduleRateRow(Base):
     __table_args__ = (
         UniqueConstraint("fee_schedule_id", "procedure_code", "modifier"),
         CheckConstraint("(allowed_amount IS NULL) <> (percent_of_billed IS NULL)", name="one_price"),
+        # A code's rate in every schedule of a network (the QPA), answered from the index on
+        # PostgreSQL (migrations/versions/0002_rates_by_code.py).
+        Index(
+            "ix_fee_schedule_rates_by_code",
+            "procedure_code",
+            "fee_schedule_id",
+            postgresql_include=["modifier", "allowed_amount", "percent_of_billed"],
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     fee_schedule_id: Mapped[int] = mapped_column(ForeignKey("fee_schedules.id", ondelete="CASCADE"))
