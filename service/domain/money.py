@@ -29,7 +29,13 @@ def fmt(amount: Decimal) -> str:
 
 def median(values: list[Decimal]) -> Decimal:
     """Median of the values, the mean of the middle two when even, rounded to the cent."""
-    return weighted_median([(value, 1) for value in values])
+    if not values:
+        raise ValueError("median of no values")
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return round_cents(ordered[mid])
+    return round_cents((ordered[mid - 1] + ordered[mid]) / 2)
 
 
 def weighted_median(values: Sequence[tuple[Decimal, int]]) -> Decimal:
