@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
@@ -167,26 +167,31 @@ _NETWORK_SCHEDULES = (
     )
     .subquery("network")
 )
-_NETWORK_RATES = (
-    select(
-        _NETWORK_SCHEDULES,
+
+
+def _with_rates(
+    statement: Select[*tuple[Any, ...]], fee_schedule_id: ColumnElement[int] | InstrumentedAttribute[int]
+) -> Select[*tuple[Any, ...]]:
+    """`statement` with the rates of :codes in the schedule `fee_schedule_id` names, one row per
+    rate (a row without any: one row, no rate)."""
+    return statement.add_columns(
         FeeScheduleRateRow.procedure_code,
         FeeScheduleRateRow.modifier,
         FeeScheduleRateRow.allowed_amount,
         FeeScheduleRateRow.percent_of_billed,
-    )
-    .outerjoin(
+    ).outerjoin(
         FeeScheduleRateRow,
         and_(
-            FeeScheduleRateRow.fee_schedule_id == _NETWORK_SCHEDULES.c.fee_schedule_id,
+            FeeScheduleRateRow.fee_schedule_id == fee_schedule_id,
             FeeScheduleRateRow.procedure_code.in_(bindparam("codes", expanding=True)),
         ),
     )
-    .order_by(
-        _NETWORK_SCHEDULES.c.fee_schedule_id,
-        _NETWORK_SCHEDULES.c.effective_from,
-        _NETWORK_SCHEDULES.c.effective_to,
-    )
+
+
+_NETWORK_RATES = _with_rates(select(_NETWORK_SCHEDULES), _NETWORK_SCHEDULES.c.fee_schedule_id).order_by(
+    _NETWORK_SCHEDULES.c.fee_schedule_id,
+    _NETWORK_SCHEDULES.c.effective_from,
+    _NETWORK_SCHEDULES.c.effective_to,
 )
 # The same read on PostgreSQL, its rows as the driver returns them (numeric is Decimal already):
 # through the column types, some 700 rows (200 schedules x the claim's codes) cost 1.3 ms of CPU
@@ -206,21 +211,8 @@ LEFT JOIN fee_schedule_rates r
 ORDER BY n.fee_schedule_id, n.effective_from, n.effective_to
 """
 # One row per contract and rate of the claim's codes (a contract without any: one row, no rate).
-_PROVIDER_CONTRACTS_AND_RATES = (
-    _NETWORK_CONTRACTS.add_columns(
-        FeeScheduleRateRow.procedure_code,
-        FeeScheduleRateRow.modifier,
-        FeeScheduleRateRow.allowed_amount,
-        FeeScheduleRateRow.percent_of_billed,
-    )
-    .outerjoin(
-        FeeScheduleRateRow,
-        and_(
-            FeeScheduleRateRow.fee_schedule_id == ContractRow.fee_schedule_id,
-            FeeScheduleRateRow.procedure_code.in_(bindparam("codes", expanding=True)),
-        ),
-    )
-    .where(ProviderRow.npi.in_(bindparam("npis", expanding=True)))
+_PROVIDER_CONTRACTS_AND_RATES = _with_rates(_NETWORK_CONTRACTS, ContractRow.fee_schedule_id).where(
+    ProviderRow.npi.in_(bindparam("npis", expanding=True))
 )
 AnyRow = Row[*tuple[Any, ...]]  # a contract's columns above, and maybe a rate's
 
