@@ -299,12 +299,15 @@ def network_of_two(admin: TestClient, worked: Json) -> str:
     return out_of_network
 
 
+def emergency_at(npi: str, claim_id: str = "CLM-0001", **overrides: Any) -> Json:
+    """The worked example's claim as an emergency billed by `npi`."""
+    return claim_body(claim_id, billing_provider_npi=npi, emergency=True, place_of_service="23", **overrides)
+
+
 def test_emergency_out_of_network_is_priced_at_the_network_median(
     client: TestClient, network_of_two: str
 ) -> None:
-    eob = submit(
-        client, claim_body(billing_provider_npi=network_of_two, emergency=True, place_of_service="23")
-    )
+    eob = submit(client, emergency_at(network_of_two))
     ln = eob["lines"][0]
     assert (ln["network_status"], ln["protected"]) == ("out_of_network", True)
     assert ln["allowed_amount"] == "120.00"  # the median of 110.00 and 130.00
@@ -322,9 +325,7 @@ def test_the_network_median_counts_each_contract_though_contracts_share_a_schedu
     for n in (22, 23):
         provider(admin, npi=make_npi(n), name=f"Shares SECOND-2026 ({n})")
         contract(admin, provider_npi=make_npi(n), fee_schedule_code="SECOND-2026")
-    eob = submit(
-        client, claim_body(billing_provider_npi=network_of_two, emergency=True, place_of_service="23")
-    )
+    eob = submit(client, emergency_at(network_of_two))
     assert (eob["lines"][0]["protected"], eob["lines"][0]["allowed_amount"]) == (True, "130.00")
 
 
@@ -353,9 +354,7 @@ def test_the_network_median_counts_a_schedules_contracts_in_every_period(
             effective_from=effective_from,
             effective_to=effective_to,
         )
-    eob = submit(
-        client, claim_body(billing_provider_npi=network_of_two, emergency=True, place_of_service="23")
-    )
+    eob = submit(client, emergency_at(network_of_two))
     assert (eob["lines"][0]["protected"], eob["lines"][0]["allowed_amount"]) == (True, "120.00")
 
 
@@ -364,9 +363,7 @@ def test_replaced_network_rates_set_the_next_claims_median(
 ) -> None:
     """The QPA reads every network schedule's rates in the claim's own transaction: a replacement
     of SECOND-2026's rates (130.00 -> 150.00) moves the very next claim's median (110, 150)."""
-    body = claim_body(
-        "QPA-BEFORE", billing_provider_npi=network_of_two, emergency=True, place_of_service="23"
-    )
+    body = emergency_at(network_of_two, "QPA-BEFORE")
     assert submit(client, body)["lines"][0]["allowed_amount"] == "120.00"
     response = admin.put(
         "/v1/fee-schedules/SECOND-2026/rates",
@@ -374,13 +371,8 @@ def test_replaced_network_rates_set_the_next_claims_median(
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
     assert response.status_code == 200, response.text
-    body = claim_body(
-        "QPA-AFTER",
-        billing_provider_npi=network_of_two,
-        emergency=True,
-        place_of_service="23",
-        lines=[line(service_date="2026-03-02")],  # another day: not a duplicate of the first
-    )
+    # another day: not a duplicate of the first
+    body = emergency_at(network_of_two, "QPA-AFTER", lines=[line(service_date="2026-03-02")])
     assert submit(client, body)["lines"][0]["allowed_amount"] == "130.00"
 
 
