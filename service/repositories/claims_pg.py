@@ -163,6 +163,14 @@ ORDER BY q.i, x.id
 # as a join, with statistics taken when the provider had few claims, the planner reached the
 # claims through the billing NPI's index instead, reading every claim the provider ever had for
 # each claim submitted, and that cost grew with the table (docs/performance.md, tenth round).
+#
+# The paid lines are looked up by (member, code, service date), one lookup per distinct pair of
+# the claim's lines (key_codes and key_dates, side by side), in a subquery of its own: every
+# column of ix_claim_lines_duplicate is then an equality, and the plan is the same whatever the
+# statistics say. With "code = ANY(codes) AND date = ANY(dates)" and statistics taken when members
+# had few lines (autovacuum off, or not yet run after a load), the planner scanned all of the
+# member's lines and filtered them, a cost that grew with the member's history: 0.06-0.14 ms of
+# PostgreSQL's CPU a claim at some 45 lines a member (docs/performance.md, fifteenth round).
 _ACCUMULATORS_AND_PAID_LINES = f"""
 SELECT 'a', q.i, a.plan_year, a.tier, a.deductible_met, a.out_of_pocket_met, NULL, NULL, NULL::date
 FROM jsonb_to_recordset(%(claims)s::jsonb) AS q(i int, member_pk int, years int[])
@@ -172,14 +180,15 @@ CROSS JOIN LATERAL (
 UNION ALL
 SELECT 'p', q.i, NULL, NULL, NULL, NULL, p.procedure_code, p.modifiers, p.service_date
 FROM jsonb_to_recordset(%(claims)s::jsonb)
-  AS q(i int, member_pk int, codes text[], dates date[], npi text, claim_id text)
+  AS q(i int, member_pk int, key_codes text[], key_dates date[], npi text, claim_id text)
+CROSS JOIN LATERAL unnest(q.key_codes, q.key_dates) AS k(code, service_date)
 CROSS JOIN LATERAL (
   SELECT l.procedure_code, l.modifiers, l.service_date
   FROM claim_lines l
   WHERE l.member_id = q.member_pk
+    AND l.procedure_code = k.code
+    AND l.service_date = k.service_date
     AND l.status = '{LineStatus.PAID.value}'
-    AND l.procedure_code = ANY(q.codes)
-    AND l.service_date = ANY(q.dates)
     AND (
       SELECT c.billing_provider_npi = q.npi
              AND c.status <> '{ClaimStatus.VOIDED.value}'
@@ -382,6 +391,7 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
 
 def _claim_params(i: int, claim: Claim, record: MemberRecord, plan: CachedPlan) -> dict[str, Any]:
     dates = sorted({line.service_date for line in claim.lines})
+    keys = sorted({(line.procedure_code, line.service_date) for line in claim.lines})
     return {
         "i": i,
         "claim_id": claim.claim_id,
@@ -390,7 +400,8 @@ def _claim_params(i: int, claim: Claim, record: MemberRecord, plan: CachedPlan) 
         "npi": claim.billing_provider_npi,
         "facility_npi": claim.facility_npi or claim.billing_provider_npi,
         "codes": sorted({line.procedure_code for line in claim.lines}),
-        "dates": dates,
+        "key_codes": [code for code, _ in keys],
+        "key_dates": [service_date for _, service_date in keys],
         "years": sorted({d.year for d in dates}),
         "first": dates[0],
         "last": dates[-1],

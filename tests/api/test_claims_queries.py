@@ -178,8 +178,8 @@ def test_postgresql_reads_a_paid_lines_claim_by_its_primary_key(
         sql = claims_pg._ACCUMULATORS_AND_PAID_LINES.replace("%(claims)s", "$1")
         types = "jsonb"
         args = (
-            '\'[{"i": 0, "member_pk": %d, "years": [2026], "codes": ["99213"],'
-            ' "dates": ["2026-03-01"], "npi": "%s", "claim_id": "NEW"}]\''
+            '\'[{"i": 0, "member_pk": %d, "years": [2026], "key_codes": ["99213"],'
+            ' "key_dates": ["2026-03-01"], "npi": "%s", "claim_id": "NEW"}]\''
         )
     else:
         sql = str(context._PAID_LINES.compile(dialect=app.state.engine.dialect))
@@ -214,3 +214,60 @@ def test_postgresql_reads_a_paid_lines_claim_by_its_primary_key(
         assert scan.get("Parent Relationship") == "SubPlan", scan
         assert scan.get("Index Name") == "pk_claims", scan
         assert "claim_id" in scan.get("Index Cond", ""), scan
+
+
+def test_postgresql_looks_up_paid_lines_by_member_code_and_date(
+    app: FastAPI, admin: TestClient, client: TestClient
+) -> None:
+    """The batch's duplicate check finds a member's paid lines through every column of
+    ix_claim_lines_duplicate, whatever the statistics say. With "code = ANY(codes) AND date =
+    ANY(dates)" and statistics that made a member's lines look few (taken when the table was
+    young, as in the benchmark's run, where autovacuum is off), PostgreSQL read all of the
+    member's lines and filtered them, a cost that grew with the member's history
+    (docs/performance.md, fifteenth round)."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL plan")
+    load_worked_example(admin)
+    for n in range(3):
+        submit(client, claim_body(f"PAID-{n}", lines=[line(service_date=f"2026-03-0{n + 1}")]))
+    sql = claims_pg._ACCUMULATORS_AND_PAID_LINES.replace("%(claims)s", "$1")
+    args = (
+        '\'[{"i": 0, "member_pk": %d, "years": [2026], "key_codes": ["99213", "99213", "99214"],'
+        ' "key_dates": ["2026-03-01", "2026-03-02", "2026-03-03"], "npi": "%s", "claim_id": "NEW"}]\''
+    )
+    with app.state.engine.connect() as connection:
+        member_pk, npi = connection.execute(
+            text("SELECT member_id, billing_provider_npi FROM claims WHERE claim_id = 'PAID-0'")
+        ).one()
+        # A member id that looks nearly unique: each member seems to have one or two lines.
+        connection.execute(text("ALTER TABLE claim_lines ALTER COLUMN member_id SET (n_distinct = -0.5)"))
+        connection.execute(text("ANALYZE claim_lines"))
+        connection.execute(text("SET LOCAL enable_seqscan = off"))  # the tables are tiny here
+        connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        connection.exec_driver_sql(f"PREPARE paid_lines (jsonb) AS {sql}")
+        try:
+            explained = connection.exec_driver_sql(
+                f"EXPLAIN (FORMAT JSON) EXECUTE paid_lines ({args % (member_pk, npi)})"
+            ).scalar_one()
+            found = connection.exec_driver_sql(f"EXECUTE paid_lines ({args % (member_pk, npi)})").all()
+            expected = connection.execute(
+                text(
+                    "SELECT procedure_code, service_date FROM claim_lines WHERE status = 'paid'"
+                    " AND (procedure_code, service_date)"
+                    " IN (('99213', '2026-03-01'), ('99213', '2026-03-02'), ('99214', '2026-03-03'))"
+                )
+            ).all()
+        finally:
+            connection.rollback()
+            connection.exec_driver_sql("DEALLOCATE paid_lines")  # PREPARE outlives the rollback
+    scans = _scans_of(explained[0]["Plan"], "claim_lines")
+    assert scans, explained
+    for scan in scans:
+        assert scan.get("Index Name") == "ix_claim_lines_duplicate", scan
+        condition = scan.get("Index Cond", "")
+        for column in ("member_id", "procedure_code", "service_date"):
+            assert column in condition, scan
+    # Every paid line of the (code, date) pairs asked for, and only those: 99213 on March 1 and 2,
+    # not on March 3 (another pair's date).
+    paid = sorted((row[6], row[8]) for row in found if row[0] == "p")
+    assert len(paid) == 2 and paid == sorted(tuple(row) for row in expected), found
