@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 
 from service.db.base import Base
 from service.db.migrate import alembic_config, is_up_to_date
@@ -30,3 +31,24 @@ def test_a_database_url_with_percent_escapes_reaches_alembic_unchanged() -> None
     rendered = engine.url.render_as_string(hide_password=False)
     assert "%" in rendered
     assert alembic_config(engine).get_main_option("sqlalchemy.url") == rendered
+
+
+def test_postgresql_compresses_stored_claims_with_lz4(engine: Engine) -> None:
+    """Migration 0003: the EOB and the request, over the TOAST threshold, compress with lz4."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL column setting")
+    with engine.connect() as conn:
+        has_lz4 = conn.execute(
+            text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        ).scalar()
+        if not has_lz4:
+            pytest.skip("this server was built without lz4")
+        methods = dict(
+            conn.execute(
+                text(
+                    "SELECT attname, attcompression FROM pg_attribute"
+                    " WHERE attrelid = 'claims'::regclass AND attname IN ('eob', 'request')"
+                )
+            ).all()
+        )
+    assert methods == {"eob": "l", "request": "l"}
