@@ -336,7 +336,7 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     contract_rows: list[list[Any]] = [[] for _ in claims]
     accumulators: list[list[Any]] = [[] for _ in claims]
     paid_lines: list[list[Any]] = [[] for _ in claims]
-    authorizations: dict[int, list[Any]] = {}  # rows by claim position, for those read
+    authorizations: dict[int, list[Any]] = {}  # rows by claim position, for those that need them
     if known:
         plans = [load_plan(session, record.plan_id) for _, _, record in known]  # from the cache
         claim_params = [
@@ -372,14 +372,14 @@ def load_submissions(session: Session, claims: Sequence[Claim]) -> list[Submissi
     submissions = []
     for i, claim in enumerate(claims):
         record = records.get(claim.member_id)
-        auth_rows = authorizations.get(i)  # None: not read (no line needs one)
+        auth_rows = authorizations.get(i, [])  # none read: no line needs one
         prefetched = (
             Prefetched(
                 record=record,
                 provider_contract_rows=contract_rows[i],
                 accumulators=accumulators_from_rows(accumulators[i]),
                 paid_lines=paid_lines_from_rows(claim.billing_provider_npi, paid_lines[i]),
-                authorizations=None if auth_rows is None else authorizations_from_rows(auth_rows),
+                authorizations=authorizations_from_rows(auth_rows),
             )
             if record is not None
             else _UNKNOWN_MEMBER

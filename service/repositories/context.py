@@ -314,7 +314,8 @@ class Prefetched:
     provider_contract_rows: Sequence[Any]
     accumulators: Accumulators
     paid_lines: frozenset[DuplicateKey]
-    # The member's authorizations (read when needs_authorizations), or None: not read.
+    # The member's authorizations: those read when needs_authorizations, () when it is false (no
+    # rule reads them then), or None: not read, load_context decides.
     authorizations: tuple[Authorization, ...] | None = None
 
 
@@ -353,9 +354,7 @@ def load_context(
         billing_provider_contracts=tuple(contracts.by_npi.get(claim.billing_provider_npi, ())),
         facility_contracts=tuple(contracts.by_npi.get(claim.facility_npi, ())) if claim.facility_npi else (),
         network_rates=contracts.whole_network,
-        authorizations=_authorizations_of(session, record.pk, span, prefetched)
-        if needs_authorizations(claim, plan)
-        else (),
+        authorizations=_authorizations(session, record.pk, span, claim, plan, prefetched),
         accumulators=accumulators,
         paid_lines=paid_lines,
     )
@@ -604,11 +603,18 @@ def _out_of_network(row: PlanRow) -> OutOfNetworkBenefit | None:
     return OutOfNetworkBenefit(row.oon_deductible, row.oon_out_of_pocket_max, row.oon_coinsurance_rate, basis)
 
 
-def _authorizations_of(
-    session: Session, member_pk: int, span: dict[str, date], prefetched: Prefetched | None
+def _authorizations(
+    session: Session,
+    member_pk: int,
+    span: dict[str, date],
+    claim: Claim,
+    plan: Plan,
+    prefetched: Prefetched | None,
 ) -> tuple[Authorization, ...]:
     if prefetched is not None and prefetched.authorizations is not None:
-        return prefetched.authorizations
+        return prefetched.authorizations  # the caller read them, or knew none are needed (())
+    if not needs_authorizations(claim, plan):
+        return ()
     rows = session.connection().execute(_AUTHORIZATIONS, {"member_pk": member_pk, **span}).all()
     return authorizations_from_rows(rows)
 
