@@ -261,12 +261,22 @@ def _adjusted(
 
 
 def _line_problems(ln: EobLine) -> list[str]:
-    adj = ln.adjustments
+    # The adjustments' sums in one pass (every check runs on every EOB before it is posted):
+    # all of them, the PR group's, CO-45 and PR-45. _adjusted() states the same sums one by one.
+    adjusted = patient = co_45 = pr_45 = ZERO
+    for a in ln.adjustments:
+        adjusted += a.amount
+        if a.group == Group.PR:
+            patient += a.amount
+            if a.reason_code == CONTRACTUAL:
+                pr_45 += a.amount
+        elif a.group == Group.CO and a.reason_code == CONTRACTUAL:
+            co_45 += a.amount
     cost_share = ln.deductible_amount + ln.copay_amount + ln.coinsurance_amount
     paid = ln.status is LineStatus.PAID
     checks = [
-        (ln.billed_amount == ln.plan_paid_amount + _adjusted(adj), "1: billed != plan paid + adjustments"),
-        (ln.patient_responsibility_amount == _adjusted(adj, Group.PR), "2: patient != sum of PR adjustments"),
+        (ln.billed_amount == ln.plan_paid_amount + adjusted, "1: billed != plan paid + adjustments"),
+        (ln.patient_responsibility_amount == patient, "2: patient != sum of PR adjustments"),
         (
             not paid or ln.patient_responsibility_amount == cost_share + ln.balance_billing_amount,
             "2: patient != deductible + copay + coinsurance + balance billing",
@@ -275,8 +285,8 @@ def _line_problems(ln: EobLine) -> list[str]:
             not paid or ln.allowed_amount == ln.plan_paid_amount + cost_share,
             "3: allowed != plan paid + cost share",
         ),
-        (ln.network_discount_amount == _adjusted(adj, Group.CO, CONTRACTUAL), "network discount != CO-45"),
-        (ln.balance_billing_amount == _adjusted(adj, Group.PR, CONTRACTUAL), "balance billing != PR-45"),
+        (ln.network_discount_amount == co_45, "network discount != CO-45"),
+        (ln.balance_billing_amount == pr_45, "balance billing != PR-45"),
         (ln.status is not LineStatus.PENDED, "a pended line on a claim that is not pended"),
     ]
     return [message for ok, message in checks if not ok] + _protection_problems(ln) + _bounds_problems(ln)
@@ -297,7 +307,7 @@ def _protection_problems(ln: EobLine) -> list[str]:
 
 
 def _bounds_problems(ln: EobLine) -> list[str]:
-    problems = [f"5: {f} is negative" for f in MONEY_FIELDS if getattr(ln, f) < 0]
+    problems = [f"5: {f} is negative" for f, v in zip(MONEY_FIELDS, _amounts(ln), strict=True) if v < 0]
     problems += [
         f"5: adjustment {a.group}-{a.reason_code} is negative" for a in ln.adjustments if a.amount < 0
     ]
