@@ -204,7 +204,9 @@ class ClaimLineRow(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"))
-    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # A copy of the claim's member id, for ix_claim_lines_duplicate; no foreign key of its own
+    # (the claim's is checked; migration 0004, docs/decisions.md).
+    member_id: Mapped[int | None] = mapped_column(Integer)
     line_number: Mapped[int] = mapped_column(Integer)
     procedure_code: Mapped[str] = mapped_column(String(5))
     modifiers: Mapped[str] = mapped_column(String(11))  # sorted, comma-joined: the duplicate key
@@ -232,7 +234,7 @@ class AccumulatorPostingRow(Base):
     __tablename__ = "accumulator_postings"
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"), index=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    member_id: Mapped[int] = mapped_column(Integer)  # the claim's member: see ClaimLineRow.member_id
     plan_year: Mapped[int] = mapped_column(Integer)
     tier: Mapped[str] = mapped_column(String(16))
     deductible: Mapped[Decimal] = mapped_column(Money())

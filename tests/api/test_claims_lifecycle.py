@@ -28,6 +28,7 @@ from tests.factories import (
     load_worked_example,
     make_npi,
     member,
+    member_copies_mismatched,
     plan,
     provider,
     row_counts,
@@ -143,6 +144,7 @@ def test_pended_claim_is_priced_once_a_rate_exists(
     assert accumulators(client)["in_network"]["out_of_pocket_met"] == "25.00"
     # Once adjudicated it is an ordinary claim: a second adjudication is refused.
     assert client.post("/v1/claims/CLM-0001/adjudicate", headers=WRITE).status_code == 409
+    assert member_copies_mismatched(engine) == 0  # the new lines and postings carry its member
 
 
 def test_pended_claim_can_be_voided(client: TestClient, unpriced: str) -> None:

@@ -27,7 +27,7 @@ from service.services.batching import SubmitBatcher
 from service.services.claims import ClaimToSubmit, EobResult
 from tests.claims_support import accumulators, adjustment_codes, checked_eob, claim_body, line, submit
 from tests.conftest import READ, WRITE
-from tests.factories import authorization, load_worked_example, member, row_counts
+from tests.factories import authorization, load_worked_example, member, member_copies_mismatched, row_counts
 
 Json = dict[str, Any]
 PAIRS = 4  # members M-001..M-004 get claims in one batch; M-005..M-008 the same claims one by one
@@ -114,6 +114,7 @@ def test_a_batch_answers_as_the_same_claims_submitted_one_by_one(
     assert [lines[0]["status"] for lines in mri] == ["paid", "denied", "paid"]  # authorized or not
     for mine, theirs in zip(batched_members[:PAIRS], alone_members[:PAIRS], strict=True):
         assert accumulators(client, mine) == accumulators(client, theirs)
+    assert member_copies_mismatched(app.state.engine) == 0
 
 
 def test_a_claim_that_fails_alone_leaves_the_rest_of_its_batch_committed(
