@@ -251,18 +251,13 @@ def check_invariants(eob: Eob) -> list[str]:
     return problems
 
 
-def _adjusted(
-    adjustments: tuple[Adjustment, ...], group: Group | None = None, carc: str | None = None
-) -> Decimal:
-    return sum(
-        (a.amount for a in adjustments if group in (None, a.group) and carc in (None, a.reason_code)),
-        ZERO,
-    )
+def _adjusted(adjustments: tuple[Adjustment, ...]) -> Decimal:
+    return sum((a.amount for a in adjustments), ZERO)
 
 
 def _line_problems(ln: EobLine) -> list[str]:
     # The adjustments' sums in one pass (every check runs on every EOB before it is posted):
-    # all of them, the PR group's, CO-45 and PR-45. _adjusted() states the same sums one by one.
+    # all of them, the PR group's, CO-45 and PR-45.
     adjusted = patient = co_45 = pr_45 = ZERO
     for a in ln.adjustments:
         adjusted += a.amount
