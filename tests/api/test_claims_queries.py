@@ -160,6 +160,43 @@ def _scans_of(plan: dict[str, Any], relation: str) -> list[dict[str, Any]]:
     return found
 
 
+def _paid_claims(admin: TestClient, client: TestClient) -> None:
+    """The worked example and three paid claims of its member, 99213 on March 1, 2 and 3."""
+    load_worked_example(admin)
+    for n in range(3):
+        submit(client, claim_body(f"PAID-{n}", lines=[line(service_date=f"2026-03-0{n + 1}")]))
+
+
+def _planned_with_young_statistics(
+    app: FastAPI, column: str, types: str, sql: str, args: str
+) -> tuple[dict[str, Any], list[Any]]:
+    """The generic plan (EXPLAIN) and the rows of `sql`, prepared with parameter `types` and run
+    with `args` (formatted with the member pk and billing NPI of claim PAID-0), after `column`
+    ("table.column") was made to look nearly unique, as statistics taken when the table was young
+    (as in the benchmark's run) do. ALTER TABLE and ANALYZE are undone by the rollback, the SET
+    LOCALs end with it."""
+    table, name = column.split(".")
+    with app.state.engine.connect() as connection:
+        member_pk, npi = connection.execute(
+            text("SELECT member_id, billing_provider_npi FROM claims WHERE claim_id = 'PAID-0'")
+        ).one()
+        connection.execute(text(f"ALTER TABLE {table} ALTER COLUMN {name} SET (n_distinct = -0.5)"))
+        connection.execute(text(f"ANALYZE {table}"))
+        connection.execute(text("SET LOCAL enable_seqscan = off"))  # the tables are tiny here
+        connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        connection.exec_driver_sql(f"PREPARE planned ({types}) AS {sql}")
+        try:
+            values = args % (member_pk, npi)
+            explained = connection.exec_driver_sql(
+                f"EXPLAIN (FORMAT JSON) EXECUTE planned ({values})"
+            ).scalar_one()
+            rows = list(connection.exec_driver_sql(f"EXECUTE planned ({values})").all())
+        finally:
+            connection.rollback()
+            connection.exec_driver_sql("DEALLOCATE planned")  # PREPARE outlives the rollback
+    return explained[0]["Plan"], rows
+
+
 @pytest.mark.parametrize("statement", ["batch", "one claim"])
 def test_postgresql_reads_a_paid_lines_claim_by_its_primary_key(
     app: FastAPI, admin: TestClient, client: TestClient, statement: str
@@ -171,9 +208,7 @@ def test_postgresql_reads_a_paid_lines_claim_by_its_primary_key(
     tenth round). The test gives the planner such statistics (the NPI nearly unique)."""
     if app.state.engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL plan")
-    load_worked_example(admin)
-    for n in range(3):
-        submit(client, claim_body(f"PAID-{n}", lines=[line(service_date=f"2026-03-0{n + 1}")]))
+    _paid_claims(admin, client)
     if statement == "batch":
         sql = claims_pg._ACCUMULATORS_AND_PAID_LINES.replace("%(claims)s", "$1")
         types = "jsonb"
@@ -188,28 +223,9 @@ def test_postgresql_reads_a_paid_lines_claim_by_its_primary_key(
             sql = sql.replace(f"%({name})s", f"${number}")
         types = "int, text, date, text, text, text, text"
         args = "%d, '99213', '2026-03-01', 'paid', '%s', 'voided', 'NEW'"
-    with app.state.engine.connect() as connection:
-        member_pk, npi = connection.execute(
-            text("SELECT member_id, billing_provider_npi FROM claims WHERE claim_id = 'PAID-0'")
-        ).one()
-        # Statistics that make the NPI look selective, as in the benchmark's run. ALTER TABLE
-        # and ANALYZE are undone by the rollback below, the SET LOCALs end with it.
-        connection.execute(
-            text("ALTER TABLE claims ALTER COLUMN billing_provider_npi SET (n_distinct = -0.5)")
-        )
-        connection.execute(text("ANALYZE claims"))
-        connection.execute(text("SET LOCAL enable_seqscan = off"))  # the tables are tiny here
-        connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        connection.exec_driver_sql(f"PREPARE paid_lines ({types}) AS {sql}")
-        try:
-            explained = connection.exec_driver_sql(
-                f"EXPLAIN (FORMAT JSON) EXECUTE paid_lines ({args % (member_pk, npi)})"
-            ).scalar_one()
-        finally:
-            connection.rollback()
-            connection.exec_driver_sql("DEALLOCATE paid_lines")  # PREPARE outlives the rollback
-    scans = _scans_of(explained[0]["Plan"], "claims")
-    assert scans, explained
+    plan, _ = _planned_with_young_statistics(app, "claims.billing_provider_npi", types, sql, args)
+    scans = _scans_of(plan, "claims")
+    assert scans, plan
     for scan in scans:  # the line's claim, looked up for that line alone, by its primary key
         assert scan.get("Parent Relationship") == "SubPlan", scan
         assert scan.get("Index Name") == "pk_claims", scan
@@ -227,41 +243,24 @@ def test_postgresql_looks_up_paid_lines_by_member_code_and_date(
     (docs/performance.md, fifteenth round)."""
     if app.state.engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL plan")
-    load_worked_example(admin)
-    for n in range(3):
-        submit(client, claim_body(f"PAID-{n}", lines=[line(service_date=f"2026-03-0{n + 1}")]))
+    _paid_claims(admin, client)
     sql = claims_pg._ACCUMULATORS_AND_PAID_LINES.replace("%(claims)s", "$1")
     args = (
         '\'[{"i": 0, "member_pk": %d, "years": [2026], "key_codes": ["99213", "99213", "99214"],'
         ' "key_dates": ["2026-03-01", "2026-03-02", "2026-03-03"], "npi": "%s", "claim_id": "NEW"}]\''
     )
+    # A member id that looks nearly unique: each member seems to have one or two lines.
+    plan, found = _planned_with_young_statistics(app, "claim_lines.member_id", "jsonb", sql, args)
     with app.state.engine.connect() as connection:
-        member_pk, npi = connection.execute(
-            text("SELECT member_id, billing_provider_npi FROM claims WHERE claim_id = 'PAID-0'")
-        ).one()
-        # A member id that looks nearly unique: each member seems to have one or two lines.
-        connection.execute(text("ALTER TABLE claim_lines ALTER COLUMN member_id SET (n_distinct = -0.5)"))
-        connection.execute(text("ANALYZE claim_lines"))
-        connection.execute(text("SET LOCAL enable_seqscan = off"))  # the tables are tiny here
-        connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        connection.exec_driver_sql(f"PREPARE paid_lines (jsonb) AS {sql}")
-        try:
-            explained = connection.exec_driver_sql(
-                f"EXPLAIN (FORMAT JSON) EXECUTE paid_lines ({args % (member_pk, npi)})"
-            ).scalar_one()
-            found = connection.exec_driver_sql(f"EXECUTE paid_lines ({args % (member_pk, npi)})").all()
-            expected = connection.execute(
-                text(
-                    "SELECT procedure_code, service_date FROM claim_lines WHERE status = 'paid'"
-                    " AND (procedure_code, service_date)"
-                    " IN (('99213', '2026-03-01'), ('99213', '2026-03-02'), ('99214', '2026-03-03'))"
-                )
-            ).all()
-        finally:
-            connection.rollback()
-            connection.exec_driver_sql("DEALLOCATE paid_lines")  # PREPARE outlives the rollback
-    scans = _scans_of(explained[0]["Plan"], "claim_lines")
-    assert scans, explained
+        expected = connection.execute(
+            text(
+                "SELECT procedure_code, service_date FROM claim_lines WHERE status = 'paid'"
+                " AND (procedure_code, service_date)"
+                " IN (('99213', '2026-03-01'), ('99213', '2026-03-02'), ('99214', '2026-03-03'))"
+            )
+        ).all()
+    scans = _scans_of(plan, "claim_lines")
+    assert scans, plan
     for scan in scans:
         assert scan.get("Index Name") == "ix_claim_lines_duplicate", scan
         condition = scan.get("Index Cond", "")
