@@ -11,7 +11,8 @@ One run, in this order:
 2. maximum throughput: wrk (a separate process, closed loop) posts claims of 1 to 5 lines to
    the baseline and new claims to the service, in alternating rounds of about 5 s, each with the
    number of connections (2 to 128) that was fastest for it in a 3 s probe;
-3. p99 at 70% of the service's maximum: bench/load.py posts at a fixed rate (open loop);
+3. p99 at 70% of the service's maximum: bench/load.py posts at a fixed rate (open loop); the
+   phase's batches (how many, their size, the long ones) come from the service's /metrics;
 4. cost growth, one claim at a time, alternating: 1-line vs 50-line claims, and the same claims
    billed by providers on 2,000-rate vs 1,000,000-rate fee schedules;
 5. checks that every accumulator equals the sums over the stored claim lines (and postings).
@@ -241,6 +242,44 @@ def load_process(mode: str, url: str, duration: float, *files: Path, rate: float
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 120)
     result: Json = json.loads(output.stdout)
     return result
+
+
+BATCH_SIZE = "claims_submit_batch_claims"
+BATCH_DURATION = "claims_submit_batch_duration_seconds"
+SLOW_BATCH_MS = (20, 50, 100)  # bucket bounds of BATCH_DURATION
+
+
+def batch_histograms(base_url: str) -> dict[str, dict[float, float]]:
+    """The service's group-commit histograms from /metrics (all workers' samples, aggregated):
+    for each, cumulative bucket counts by upper bound, and the sum under the key -1."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, dict[float, float]] = {BATCH_SIZE: {}, BATCH_DURATION: {}}
+    for family in text_string_to_metric_families(text):
+        if family.name in found:
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    found[family.name][float(sample.labels["le"])] = sample.value
+                elif sample.name.endswith("_sum"):
+                    found[family.name][-1] = sample.value
+    return found
+
+
+def batches_between(before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]) -> Json:
+    """The batches of one phase: how many, their mean size, how many lasted longer than each of
+    SLOW_BATCH_MS. A stall at 70% of the maximum shows as a few long batches of many claims."""
+
+    def delta(name: str, key: float) -> float:
+        return after[name].get(key, 0.0) - before[name].get(key, 0.0)
+
+    count = delta(BATCH_SIZE, float("inf"))
+    return {
+        "batches": int(count),
+        "mean_claims": round(delta(BATCH_SIZE, -1) / count, 1) if count else None,
+        "longer_than_ms": {ms: int(count - delta(BATCH_DURATION, ms / 1000)) for ms in SLOW_BATCH_MS},
+    }
 
 
 # ---------------------------------------------------------------- database
@@ -503,7 +542,10 @@ class Run:
         rate = round(0.7 * peak["rate"], 1)
         say(f"paced at 70% of the maximum: {rate} claims/s (load.py, open loop)...")
         paced_file = self.mixed_file("paced", args.duration, rate)
+        base_url = url.removesuffix("/v1/claims")
+        before = batch_histograms(base_url)
         self.results["paced"] = load_process("paced", url, args.duration, paced_file, rate=rate)
+        self.results["paced"]["batches"] = batches_between(before, batch_histograms(base_url))
 
         say("1 line vs 50 lines per claim, alternating, one at a time...")
         count = int(args.duration * 200)
@@ -609,6 +651,12 @@ def report(results: Json) -> bool:
     print(f"claims at 70% ({paced['target_rate']}/s, open loop): " + lat.format(**paced["latency_ms"]))
     seconds = paced.get("per_second", [])
     print("  p99 by second (ms): " + " ".join(f"{s['p99']:.0f}" for s in seconds if s["count"]))
+    if batches := paced.get("batches"):
+        longer = ", ".join(f"{ms} ms: {n:,}" for ms, n in batches["longer_than_ms"].items())
+        print(
+            f"  batches (group commit): {batches['batches']:,}, {batches['mean_claims']} claims on"
+            f" average; lasting longer than {longer}"
+        )
     print("one claim at a time (alternating series):")
     print("  1 line:             " + lat.format(**lines["a_latency_ms"]))
     print("  50 lines:           " + lat.format(**lines["b_latency_ms"]))
