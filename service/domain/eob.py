@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import field, replace
+from dataclasses import field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -11,7 +11,7 @@ from typing import Any
 
 from .model import Tier
 from .money import ZERO, fmt
-from .records import record
+from .records import record, replace
 
 
 class LineStatus(StrEnum):

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 from mypy import api as mypy_api
 
+from service.domain.eob import Group
+from service.domain.model import Tier
 from service.domain.money import ZERO
-from service.domain.rules.base import CostShare
+from service.domain.records import replace
+from service.domain.rules.base import CostShare, Denial, LineWork
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
 
@@ -48,3 +51,42 @@ def test_mypy_refuses_an_assignment_to_a_field(tmp_path: Path) -> None:
     out, _, status = mypy_api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(probe)])
     assert status == 1, out
     assert 'Property "deductible_met" defined in "AccumulatorBalance" is read-only' in out
+
+
+def test_replace_is_dataclasses_replace_for_records() -> None:
+    """The generated replace gives what dataclasses.replace gives, field for field."""
+    share = CostShare(copay=ZERO, deductible=ZERO + 1, coinsurance=ZERO + 2)
+    work = LineWork(line=None, allowed=ZERO)  # type: ignore[arg-type]
+    for obj, changes in [
+        (share, {"copay": ZERO + 5}),
+        (share, {}),
+        (work, {"network_status": Tier.IN_NETWORK, "cost_share": share}),
+        (work, {"denial": Denial(group=Group.CO, reason_code="197")}),
+    ]:
+        new = replace(obj, **changes)
+        assert new == dataclasses.replace(obj, **changes)
+        assert type(new) is type(obj) and new is not obj
+    assert replace(work, allowed=ZERO + 1).allowed == ZERO + 1 and work.allowed == ZERO
+
+
+def test_replace_refuses_a_field_the_record_lacks() -> None:
+    share = CostShare(copay=ZERO, deductible=ZERO, coinsurance=ZERO)
+    with pytest.raises(TypeError, match="surprise"):
+        replace(share, surprise=1)
+
+
+def test_mypy_checks_the_fields_replace_is_given(tmp_path: Path) -> None:
+    """Type checkers see dataclasses.replace, whose plugin checks each keyword's name and type."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from decimal import Decimal\n"
+        "from service.domain.records import replace\n"
+        "from service.domain.rules.base import CostShare\n"
+        "share = CostShare(copay=Decimal(0), deductible=Decimal(0), coinsurance=Decimal(0))\n"
+        "replace(share, copy=Decimal(1))\n"
+        "replace(share, copay='1.00')\n"
+    )
+    out, _, status = mypy_api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(probe)])
+    assert status == 1, out
+    assert 'Unexpected keyword argument "copy"' in out, out
+    assert 'Argument "copay" to "replace" of "CostShare" has incompatible type "str"' in out, out

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..eob import AuthorizationUse, Group
 from ..model import Authorization, AuthorizationStatus, Tier
+from ..records import replace
 from .base import ClaimScope, LineWork
 
 NO_AUTHORIZATION = "197"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -19,7 +19,7 @@ from ..model import (
     Tier,
 )
 from ..money import ZERO
-from ..records import record
+from ..records import record, replace
 
 NOTHING_MET = AccumulatorBalance(deductible_met=ZERO, out_of_pocket_met=ZERO)
 

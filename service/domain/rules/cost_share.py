@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 
 from ..model import CopayCategory, OutOfNetworkBenefit, Plan, Tier, TierBenefit
 from ..money import ZERO, round_cents
-from ..records import record
+from ..records import record, replace
 from .base import ClaimScope, CostShare, LineWork
 
 

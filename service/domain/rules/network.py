@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..eob import Group
 from ..model import Tier
+from ..records import replace
 from .base import ClaimScope, LineWork, contract_on
 
 EMERGENCY_REMARK = "N864"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 
 from ..model import (
@@ -14,6 +13,7 @@ from ..model import (
     Rate,
 )
 from ..money import round_cents, weighted_median
+from ..records import replace
 from .base import ClaimScope, LineWork
 
 PRICE_MISSING_REMARK = "N448"  # service not in the fee schedule or contracted arrangement
