@@ -36,7 +36,7 @@ _REPLACERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
 
 def _replacer(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
     fields = dataclasses.fields(cls)
-    if not fields or any(not f.init for f in fields):  # not a record's shape: the general path
+    if any(not f.init for f in fields):  # a field the constructor does not take: the general path
         return lambda obj, changes: dataclasses.replace(obj, **changes)
     arguments = ", ".join(f"{f.name}=changes.pop({f.name!r}, obj.{f.name})" for f in fields)
     source = (

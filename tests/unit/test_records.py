@@ -39,17 +39,24 @@ def test_no_frozen_dataclass_is_left_beside_records() -> None:
     assert not frozen, frozen
 
 
+def mypy_refusal(tmp_path: Path, source: str) -> str:
+    """mypy --strict's report on a probe module that it must refuse."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(source)
+    out, _, status = mypy_api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(probe)])
+    assert status == 1, out
+    return out
+
+
 def test_mypy_refuses_an_assignment_to_a_field(tmp_path: Path) -> None:
     """The guarantee frozen=True gave at run time, here given by the type checker (CI runs it)."""
-    probe = tmp_path / "probe.py"
-    probe.write_text(
+    out = mypy_refusal(
+        tmp_path,
         "from decimal import Decimal\n"
         "from service.domain.model import AccumulatorBalance\n"
         "balance = AccumulatorBalance(deductible_met=Decimal(0), out_of_pocket_met=Decimal(0))\n"
-        "balance.deductible_met = Decimal(1)\n"
+        "balance.deductible_met = Decimal(1)\n",
     )
-    out, _, status = mypy_api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(probe)])
-    assert status == 1, out
     assert 'Property "deductible_met" defined in "AccumulatorBalance" is read-only' in out
 
 
@@ -77,16 +84,14 @@ def test_replace_refuses_a_field_the_record_lacks() -> None:
 
 def test_mypy_checks_the_fields_replace_is_given(tmp_path: Path) -> None:
     """Type checkers see dataclasses.replace, whose plugin checks each keyword's name and type."""
-    probe = tmp_path / "probe.py"
-    probe.write_text(
+    out = mypy_refusal(
+        tmp_path,
         "from decimal import Decimal\n"
         "from service.domain.records import replace\n"
         "from service.domain.rules.base import CostShare\n"
         "share = CostShare(copay=Decimal(0), deductible=Decimal(0), coinsurance=Decimal(0))\n"
         "replace(share, copy=Decimal(1))\n"
-        "replace(share, copay='1.00')\n"
+        "replace(share, copay='1.00')\n",
     )
-    out, _, status = mypy_api.run(["--strict", "--no-incremental", "--follow-imports=silent", str(probe)])
-    assert status == 1, out
     assert 'Unexpected keyword argument "copy"' in out, out
     assert 'Argument "copay" to "replace" of "CostShare" has incompatible type "str"' in out, out
